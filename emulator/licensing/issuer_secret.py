@@ -1,0 +1,50 @@
+"""Where the issuer's secret comes from: a file, the environment, or the development default."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from emulator.licensing.key_signing import DEVELOPMENT_SECRET, MIN_SECRET_BYTES
+
+ENV_SECRET = "IPO_EMU_ISSUER_SECRET"
+ENV_SECRET_FILE = "IPO_EMU_ISSUER_SECRET_FILE"
+
+
+class IssuerSecretError(ValueError):
+    """The configured secret cannot be used."""
+
+
+@dataclass(frozen=True)
+class IssuerSecret:
+    value: bytes
+    origin: str  # for people: where it came from
+
+    @property
+    def is_development(self) -> bool:
+        return self.value == DEVELOPMENT_SECRET
+
+
+def load_issuer_secret(path: str | Path | None = None, env: Mapping[str, str] | None = None) -> IssuerSecret:
+    """First of: the file given, $IPO_EMU_ISSUER_SECRET, $IPO_EMU_ISSUER_SECRET_FILE, the
+    clearly labelled development default (so the emulator runs with zero set-up)."""
+    env = os.environ if env is None else env
+    if path is None and env.get(ENV_SECRET):
+        return _checked(env[ENV_SECRET].encode("utf-8"), f"${ENV_SECRET}")
+    if path is None and env.get(ENV_SECRET_FILE):
+        path = env[ENV_SECRET_FILE]
+    if path is not None:
+        try:
+            raw = Path(path).read_bytes()
+        except OSError as exc:
+            raise IssuerSecretError(f"issuer secret file {path}: cannot read: {exc.strerror}") from None
+        return _checked(raw.strip(), f"file {path}")
+    return IssuerSecret(DEVELOPMENT_SECRET, "development default (set $IPO_EMU_ISSUER_SECRET for real use)")
+
+
+def _checked(value: bytes, origin: str) -> IssuerSecret:
+    if len(value) < MIN_SECRET_BYTES:
+        raise IssuerSecretError(f"issuer secret from {origin} is shorter than {MIN_SECRET_BYTES} bytes")
+    return IssuerSecret(value, origin)
