@@ -10,11 +10,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from firmware_models import Release, feature_codes
-from emulator.licensing.issuer_registry import IssuerRegistry, RegistryEntry
+from emulator.licensing.issuer_registry import DuplicateKeyError, IssuerRegistry, RegistryEntry
 from emulator.licensing.key_codec import MAX_INSTANCES, LicenseFields
 from emulator.licensing.key_signing import KeyAuthority
 from emulator.licensing.license_key import decode_key
 from emulator.licensing.serials import normalize_serial
+
+
+_MAX_SAME_SECOND_ORDERS = 100
 
 
 class IssueError(ValueError):
@@ -62,6 +65,19 @@ class LicenseIssuer:
         lines = self._order_lines(feature, instances)
         if trial:
             validity_days = self.release.feature_key.trial_days.value
+        # The same order twice in one second would give the same key text, i.e. one
+        # license: step the issue time a second on until the keys are new.
+        for step in range(_MAX_SAME_SECOND_ORDERS):
+            issued = self._make_keys(serial, lines, issued_at + step, trial, validity_days)
+            try:
+                self.registry.record_issued([lic.entry() for lic in issued])
+            except DuplicateKeyError:
+                continue
+            return issued
+        raise IssueError(f"more than {_MAX_SAME_SECOND_ORDERS} identical orders at {issued_at}; try again")
+
+    def _make_keys(self, serial: str, lines: list[tuple[str, int]], issued_at: int, trial: bool,
+                   validity_days: int) -> list[IssuedLicense]:
         issued = []
         for license_id, count in lines:
             spec = self.release.license(license_id)
@@ -78,7 +94,6 @@ class LicenseIssuer:
             except ValueError as exc:
                 raise IssueError(str(exc)) from None
             issued.append(IssuedLicense(key, serial, license_id, count, trial, issued_at, fields.expires_at))
-        self.registry.record_issued([lic.entry() for lic in issued])
         return issued
 
     def exchange(self, from_serial: str, to_serial: str, keys: Iterable[tuple[int, str]]) -> list[tuple[str, IssuedLicense]]:

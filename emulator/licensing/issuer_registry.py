@@ -39,6 +39,14 @@ class TrialAlreadyIssuedError(RuntimeError):
     """A trial of this feature was issued for this serial before."""
 
 
+class DuplicateKeyError(RuntimeError):
+    """This exact key text is already recorded (same order in the same second)."""
+
+
+class AlreadyExchangedError(RuntimeError):
+    """The key was exchanged before; its replacement is the one to use."""
+
+
 @dataclass(frozen=True, slots=True)
 class RegistryEntry:
     license_key: str
@@ -80,6 +88,13 @@ class IssuerRegistry:
         try:
             with self._write():
                 for entry in entries:
+                    if entry.trial and self._db.execute(
+                        "SELECT 1 FROM issued_licenses WHERE serial = ? AND feature = ? AND trial = 1",
+                        (entry.serial, entry.feature),
+                    ).fetchone():
+                        raise TrialAlreadyIssuedError(
+                            f"a trial of {entry.feature} was already issued for feature key {entry.serial}"
+                        )
                     self._insert(entry)
         except sqlite3.IntegrityError as exc:
             raise self._integrity(exc, entries) from None
@@ -91,6 +106,12 @@ class IssuerRegistry:
         try:
             with self._write():
                 for old, new in pairs:
+                    row = self._db.execute(
+                        "SELECT replaced_by FROM issued_licenses WHERE license_key = ? AND state = 'exchanged'",
+                        (old.license_key,),
+                    ).fetchone()
+                    if row is not None:
+                        raise AlreadyExchangedError(f"key {old.license_key} was already exchanged for {row[0]}")
                     self._db.execute(
                         "INSERT OR IGNORE INTO issued_licenses (license_key, serial, feature, instances,"
                         " trial, issued_at, expires_at, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -129,6 +150,8 @@ class IssuerRegistry:
         )
 
     def _integrity(self, exc: sqlite3.IntegrityError, entries: list[RegistryEntry]) -> Exception:
+        if "issued_licenses.license_key" in str(exc):
+            return DuplicateKeyError(f"issuer registry {self.path}: key already recorded")
         if "trial" in str(exc) or "issued_licenses.serial" in str(exc):
             trial = next((e for e in entries if e.trial), None)
             if trial is not None:

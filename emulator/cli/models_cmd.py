@@ -1,0 +1,148 @@
+"""`ipo-emu models ...`: the control units, capacities and license catalogues we emulate."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from firmware_models import Release, available_releases, load_release
+from firmware_models.assumptions import collect_assumptions
+from emulator.cli.output import UserError, console, print_json, table
+
+app = typer.Typer(help="Control units, capacities and license catalogues per firmware release.", no_args_is_help=True)
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
+ReleaseOpt = Annotated[str | None, typer.Option("--release", "-r", help="Firmware release (default: the newest).")]
+
+SUMMARY_CAPACITIES = ("extensions", "vcm_channels", "sip_trunk_channels", "voicemail_channels", "scn_systems")
+
+
+def resolve_release(version: str | None) -> Release:
+    return load_release(version or available_releases()[-1])
+
+
+@app.command("list")
+def list_models(json_out: JsonOpt = False) -> None:
+    """Every control unit of every release, with its main capacities."""
+    rows = []
+    for version in available_releases():
+        release = load_release(version)
+        for unit in release.control_units:
+            rows.append({
+                "release": version,
+                "id": unit.id,
+                "name": unit.name,
+                "feature_keys": unit.feature_key_types,
+                **{cap: unit.capacity(cap) for cap in SUMMARY_CAPACITIES if cap in unit.capacities},
+            })
+    if json_out:
+        print_json(rows)
+        return
+    columns = ["release", "id", "name", "feature keys", *SUMMARY_CAPACITIES]
+    console().print(table("Control units", columns, [
+        [r["release"], r["id"], r["name"], ", ".join(r["feature_keys"]), *(r.get(c) for c in SUMMARY_CAPACITIES)]
+        for r in rows
+    ]))
+
+
+@app.command("show")
+def show_model(
+    unit: Annotated[str, typer.Argument(help="Control unit, by id or name (e.g. IP500, 'IP500 V2', soe).")],
+    release: ReleaseOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Capacities and license catalogue of one control unit in one release."""
+    rel = resolve_release(release)
+    try:
+        model = rel.unit(unit)
+    except LookupError as exc:
+        raise UserError(str(exc)) from None
+    licenses = []
+    for lic in rel.licenses:
+        if not lic.supported_on(model.id):
+            availability = "not on this unit"
+        else:
+            availability = "obsolete" if lic.obsolete else "supported"
+        pools = []
+        for pool_id, per_instance in lic.pool_grants().items():
+            pool = rel.pools[pool_id]
+            cap = model.capacity(pool.capped_by) if pool.capped_by in model.capacities else None
+            pools.append({"pool": pool_id, "per_instance": per_instance, "counts": pool.counts,
+                          "consumed": pool.consumed, "capped_by": pool.capped_by, "cap": cap})
+        licenses.append({"id": lic.id, "name": lic.name, "category": lic.category, "availability": availability,
+                         "pools": pools, "requires": lic.requires, "trial": lic.trial,
+                         "control_units": lic.control_units, "source": lic.source, "assumption": lic.assumption})
+    data = {
+        "release": rel.release,
+        "unit": {"id": model.id, "name": model.name, "feature_key_types": model.feature_key_types},
+        "feature_key": {k: v.value for k, v in rel.feature_key},
+        "capacities": {k: {"value": v.value, "source": v.source, "assumption": v.assumption}
+                       for k, v in model.capacities.items()},
+        "licenses": licenses,
+        "license_sets": [{"id": s.id, "name": s.name, "expands_to": s.expands_to} for s in rel.license_sets],
+    }
+    if json_out:
+        print_json(data)
+        return
+    out = console()
+    out.print(f"[bold]{model.name}[/bold] — release {rel.release}; feature key: {', '.join(model.feature_key_types)}; "
+              f"grace period {rel.feature_key.grace_period_s.value} s; trials {rel.feature_key.trial_days.value} days")
+    out.print(table("Capacities", ["capacity", "value", "provenance"], [
+        [k, v.value, f"source {v.source}" if v.source else f"assumption: {v.assumption}"]
+        for k, v in model.capacities.items()
+    ]))
+    out.print(table("License catalogue", ["license", "name", "availability", "fills pool (per instance)",
+                                          "consumed", "capped by", "requires", "trial"], [
+        [lic["id"], lic["name"], lic["availability"],
+         ", ".join(f"{p['pool']} x{p['per_instance']}" for p in lic["pools"]),
+         ", ".join(sorted({p["consumed"] for p in lic["pools"]})),
+         ", ".join(f"{p['capped_by']} ({p['cap']})" for p in lic["pools"] if p["capped_by"]) or "-",
+         ", ".join(lic["requires"]) or "-", "yes" if lic["trial"] else "no"]
+        for lic in licenses
+    ]))
+    out.print(table("Orderable license sets", ["set", "name", "expands to"], [
+        [s.id, s.name, ", ".join(f"{n} x {lic}" for lic, n in s.expands_to.items())] for s in rel.license_sets
+    ]))
+
+
+@app.command("assumptions")
+def list_assumptions(
+    json_out: JsonOpt = False,
+    markdown: Annotated[bool, typer.Option("--markdown", help="Print the Markdown of docs/assumptions.md.")] = False,
+) -> None:
+    """Every value the data chose where the reference material is silent."""
+    entries = [e for v in available_releases() for e in collect_assumptions(load_release(v))]
+    if json_out:
+        print_json([{"release": e.release, "where": e.where, "value": e.value, "reason": e.reason} for e in entries])
+    elif markdown:
+        print(assumptions_markdown(entries), end="")
+    else:
+        console().print(table("Assumptions", ["release", "where", "value", "reason"],
+                              [[e.release, e.where, e.value, e.reason] for e in entries]))
+
+
+def assumptions_markdown(entries: list) -> str:
+    lines = [
+        "# Assumptions in the firmware data",
+        "",
+        "Where the reference material (`../shared/reference/ipoffice-licensing-facts.md`) is silent or",
+        "unconfirmed, the data files under `firmware_models/releases/` choose a value and mark it with",
+        "`assumption:`. This page lists every one of them. It is generated — do not edit by hand:",
+        "",
+        "    ipo-emu models assumptions --markdown > docs/assumptions.md",
+        "",
+        "A test fails when this page and the data disagree.",
+        "",
+    ]
+    for version in dict.fromkeys(e.release for e in entries):
+        lines += [f"## Release {version}", "", "| where | value | reason |", "|---|---|---|"]
+        for e in entries:
+            if e.release == version:
+                lines.append(f"| `{e.where}` | {_cell(e.value)} | {_cell(e.reason)} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|")

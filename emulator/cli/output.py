@@ -1,0 +1,63 @@
+"""Rendering for the CLI: rich tables for people, --json for programs, one-line errors."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import UTC, datetime
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+
+class UserError(Exception):
+    """Bad input from the user: reported as one line, exit code 2."""
+
+
+def console() -> Console:
+    out = Console(soft_wrap=False, highlight=False)
+    if not out.is_terminal:
+        out = Console(soft_wrap=False, highlight=False, width=160)
+    return out
+
+
+def error_line(message: str) -> None:
+    print(f"ipo-emu: error: {message}", file=sys.stderr)
+
+
+def note(message: str) -> None:
+    print(f"ipo-emu: {message}", file=sys.stderr)
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
+
+
+_NO_WRAP = frozenset({"key", "old key", "replaced_by", "license"})
+
+
+def table(title: str | None, columns: list[str], rows: list[list[Any]]) -> Table:
+    tbl = Table(title=title, title_justify="left", show_lines=False)
+    for col in columns:
+        tbl.add_column(col, overflow="fold", no_wrap=col in _NO_WRAP)
+    for row in rows:
+        tbl.add_row(*("" if cell is None else str(cell) for cell in row))
+    return tbl
+
+
+def parse_time(text: str, option: str) -> int:
+    """ISO 8601 date or date-time (UTC unless an offset is given) -> Unix seconds."""
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise UserError(f"{option}: {text!r} is not an ISO 8601 date or date-time (e.g. 2026-12-01T09:00:00Z)") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return int(moment.timestamp())
+
+
+def utc(unix_seconds: float | None) -> str | None:
+    if unix_seconds is None:
+        return None
+    return datetime.fromtimestamp(unix_seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
