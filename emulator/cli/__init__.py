@@ -36,13 +36,18 @@ app.add_typer(license_cmd.app, name="license")
 app.add_typer(unit_cmd.app, name="unit")
 
 
-@app.callback()
-def _root(
-    version: bool = typer.Option(False, "--version", help="Print the version and exit.", is_eager=True),
-) -> None:
-    if version:
+def _print_version(value: bool) -> None:
+    if value:
         print(f"ipo-emu {__version__}")
         raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", help="Print the version and exit.", is_eager=True,
+                                 callback=_print_version, expose_value=True),
+) -> None:
+    """Emulate Avaya IP Office control units and the licenses they enforce."""
 
 
 USER_ERRORS = (

@@ -27,5 +27,5 @@ class VirtualFeatureKey(FeatureKey):
     def insert(self, serial: str | None = None) -> None:
         """Put the key back, or put in another one with a different serial."""
         if serial is not None:
-            self.serial = serial.strip()
+            self.serial = self.channel = serial.strip()
         self.inserted = True

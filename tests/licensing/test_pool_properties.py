@@ -1,0 +1,104 @@
+"""Random acquire/release/limit sequences against the pool invariants (hypothesis)."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+
+from emulator.licensing import KeyAuthority, LicensePool
+from emulator.licensing.key_codec import DAY_S
+from emulator.reasons import Reason
+from firmware_models import load_release
+from tests.conftest import SERIAL, T0, make_engine, make_key
+
+
+@given(
+    licensed=st.integers(0, 300),
+    capacity=st.one_of(st.none(), st.integers(0, 200)),
+    ops=st.lists(st.tuples(st.booleans(), st.integers(1, 5)), max_size=300),
+)
+def test_in_use_never_exceeds_min_licensed_capacity_and_returns_to_zero(licensed, capacity, ops):
+    pool = LicensePool("p", "while_in_use", capacity)
+    pool.set_limit(licensed, 0, Reason.NOT_LICENSED)
+    limit = licensed if capacity is None else min(licensed, capacity)
+    held: list[int] = []
+    for is_acquire, count in ops:
+        if is_acquire:
+            if pool.try_acquire(count) is None:
+                held.append(count)
+        elif held:
+            pool.release(held.pop())
+        assert 0 <= pool.in_use <= limit
+        assert pool.in_use == sum(held)
+    for count in held:
+        pool.release(count)
+    assert pool.in_use == 0
+    assert pool.peak <= limit
+
+
+class EngineMachine(RuleBasedStateMachine):
+    """Keys come and go, the feature key is pulled and returned, trials expire, calls come and go.
+
+    Invariant: nothing is ever granted beyond min(licensed, capacity) at the moment of the
+    grant; instances held across a drop are only ever released; all release back to zero.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.authority = KeyAuthority.development()
+        self.release = load_release("6.0")
+        self.engine = make_engine(self.release, self.authority)
+        self.now = float(T0)
+        self.held: list[str] = []
+        self.pools = ("softconsole", "sip_trunk_channels", "voicemail_pro_ports")
+
+    @rule(pool=st.sampled_from(["softconsole", "sip_trunk_channels", "voicemail_pro", "voicemail_pro_additional_ports"]),
+          n=st.integers(1, 200), trial=st.booleans(), age=st.integers(0, 70))
+    def install(self, pool, n, trial, age):
+        trial = trial and pool != "voicemail_pro_additional_ports"
+        key = make_key(self.authority, pool, n, trial=trial, issued_at=int(self.now) - age * DAY_S)
+        self.engine.install(key, self.now)
+
+    @rule(pool=st.sampled_from(["softconsole", "sip_trunk_channels", "voicemail_pro_ports"]))
+    def acquire(self, pool):
+        p = self.engine.pool(pool)
+        before_in_use = p.in_use
+        self.engine.advance(self.now)
+        if self.engine.acquire(pool, self.now) is None:
+            assert before_in_use + 1 <= p.effective <= (p.capacity if p.capacity is not None else p.effective)
+            self.held.append(pool)
+
+    @precondition(lambda self: self.held)
+    @rule(index=st.integers(0, 1000))
+    def hang_up(self, index):
+        pool = self.held.pop(index % len(self.held))
+        self.engine.release_instances(pool)
+
+    @rule(seconds=st.integers(0, 20 * DAY_S))
+    def time_passes(self, seconds):
+        self.now += seconds
+        self.engine.advance(self.now)
+
+    @rule()
+    def pull_key(self):
+        self.engine.feature_key_lost(self.now)
+
+    @rule()
+    def return_key(self):
+        self.engine.feature_key_read(SERIAL, self.now)
+
+    @invariant()
+    def in_use_matches_holders(self):
+        for pool in self.pools:
+            assert self.engine.pool(pool).in_use == self.held.count(pool)
+
+    def teardown(self):
+        while self.held:
+            self.engine.release_instances(self.held.pop())
+        for pool in self.pools:
+            assert self.engine.pool(pool).in_use == 0
+
+
+TestEngineMachine = EngineMachine.TestCase
+TestEngineMachine.settings = settings(max_examples=60, stateful_step_count=60, deadline=None)
