@@ -32,7 +32,7 @@ def status(
     at: Annotated[str | None, typer.Option("--at", help="Evaluate as of this time, ISO 8601 (default: now).")] = None,
     key_absent_since: Annotated[str | None, typer.Option(
         "--key-absent-since", help="Pretend the feature key was pulled at this time (grace period applies).")] = None,
-    all_pools: Annotated[bool, typer.Option("--all-pools", help="Also list pools with nothing licensed.")] = False,
+    all_pools: Annotated[bool, typer.Option("--all-pools", help="List every pool, not only those the keys fill.")] = False,
     secret_file: SecretOpt = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
 ) -> None:
@@ -58,9 +58,12 @@ def status(
     engine.advance(now)
     licenses = [{"key": lic.key, "feature": lic.feature_id, "instances": lic.instances, "status": str(lic.status),
                  "detail": lic.detail, "expires_at": utc(lic.expires_at)} for lic in engine.licenses()]
+    specs = rel.licenses_by_id()
+    touched = {pool_id for lic in engine.licenses() if lic.feature_id in specs
+               for pool_id in specs[lic.feature_id].pool_grants()}
     pools = [{"pool": p.pool_id, "consumed": p.consumed, "licensed": p.licensed, "free": p.free,
               "capacity": p.capacity, "effective": p.effective, "refusal_reason": str(p.refusal_reason)}
-             for p in engine.pools.values() if all_pools or p.licensed or p.free]
+             for p in engine.pools.values() if all_pools or p.free or p.pool_id in touched]
     data = {"unit": model.name, "release": rel.release, "feature_key": feature_key,
             "serial": engine.feature_key_serial, "feature_key_state": engine.feature_key_state,
             "at": utc(now), "licenses": licenses, "pools": pools}

@@ -21,7 +21,7 @@ instances); only the tag needs the issuer's secret.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 KEY_LENGTH = 32
@@ -50,9 +50,8 @@ class KeyFormatError(ValueError):
     """The text cannot be a license key of any kind."""
 
 
-@dataclass(frozen=True, slots=True)
-class LicenseFields:
-    """What a key says, before anyone checks who it was issued for."""
+class LicenseFields(NamedTuple):
+    """What a key says, before anyone checks who it was issued for (a tuple: cheap to build)."""
 
     feature_code: int
     instances: int
@@ -103,6 +102,8 @@ def normalize_key_text(text: str) -> str:
     """Canonical 32-symbol form; raises KeyFormatError naming the offending character."""
     if not isinstance(text, str):
         raise KeyFormatError(f"a license key is text, not {type(text).__name__}")
+    if len(text) == KEY_LENGTH and _VALID_SYMBOLS.issuperset(text):
+        return text  # already canonical: the common case, kept cheap
     key = text.translate(_STRIP).upper()
     if not _VALID_SYMBOLS.issuperset(key):
         for pos, ch in enumerate(key, 1):

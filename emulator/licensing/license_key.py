@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from emulator.licensing.key_codec import (
     KeyFormatError,
@@ -14,8 +14,7 @@ from emulator.licensing.key_codec import (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class DecodedKey:
+class DecodedKey(NamedTuple):
     text: str
     """The normalised key, or the input stripped of blanks when it is not a key at all."""
     fields: LicenseFields | None

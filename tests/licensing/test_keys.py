@@ -10,6 +10,7 @@ from emulator.licensing import KeyAuthority, KeyFormatError, LicenseFields, deco
 from emulator.licensing.key_codec import (
     ALPHABET,
     EPOCH_2000,
+    FORMAT_VERSION,
     KEY_LENGTH,
     MAX_INSTANCES,
     MAX_ISSUED_AT,
@@ -29,6 +30,7 @@ fields_st = st.builds(
     issued_at=st.integers(EPOCH_2000, MAX_ISSUED_AT),
     validity_days=st.integers(0, MAX_VALIDITY_DAYS),
     trial=st.just(False),
+    version=st.just(FORMAT_VERSION),
 )
 trial_fields_st = fields_st.map(lambda f: LicenseFields(f.feature_code, f.instances, f.issued_at, 60, True))
 any_fields = st.one_of(fields_st, trial_fields_st)
