@@ -58,6 +58,7 @@ def show_model(
         model = rel.unit(unit)
     except LookupError as exc:
         raise UserError(str(exc)) from None
+    in_use_by = {v: {lic.id for lic in load_release(v).licenses if not lic.obsolete} for v in available_releases()}
     licenses = []
     for lic in rel.licenses:
         if not lic.supported_on(model.id):
@@ -70,7 +71,9 @@ def show_model(
             cap = model.capacity(pool.capped_by) if pool.capped_by in model.capacities else None
             pools.append({"pool": pool_id, "per_instance": per_instance, "counts": pool.counts,
                           "consumed": pool.consumed, "capped_by": pool.capped_by, "cap": cap})
+        releases = [v for v, ids in in_use_by.items() if lic.id in ids]
         licenses.append({"id": lic.id, "name": lic.name, "category": lic.category, "availability": availability,
+                         "releases": releases,
                          "pools": pools, "requires": lic.requires, "trial": lic.trial,
                          "control_units": lic.control_units, "source": lic.source, "assumption": lic.assumption})
     data = {
@@ -92,9 +95,9 @@ def show_model(
         [k, v.value, f"source {v.source}" if v.source else f"assumption: {v.assumption}"]
         for k, v in model.capacities.items()
     ]))
-    out.print(table("License catalogue", ["license", "name", "availability", "fills pool (per instance)",
+    out.print(table("License catalogue", ["license", "name", "availability", "releases", "fills pool (per instance)",
                                           "consumed", "capped by", "requires", "trial"], [
-        [lic["id"], lic["name"], lic["availability"],
+        [lic["id"], lic["name"], lic["availability"], ", ".join(lic["releases"]),
          ", ".join(f"{p['pool']} x{p['per_instance']}" for p in lic["pools"]),
          ", ".join(sorted({p["consumed"] for p in lic["pools"]})),
          ", ".join(f"{p['capped_by']} ({p['cap']})" for p in lic["pools"] if p["capped_by"]) or "-",

@@ -102,3 +102,19 @@ class EngineMachine(RuleBasedStateMachine):
 
 TestEngineMachine = EngineMachine.TestCase
 TestEngineMachine.settings = settings(max_examples=60, stateful_step_count=60, deadline=None)
+
+
+@settings(deadline=None)
+@given(issued_offset=st.integers(0, 200 * DAY_S), probe=st.integers(-3 * DAY_S, 3 * DAY_S))
+def test_trial_boundary_is_exact_to_the_second(issued_offset, probe):
+    """Valid strictly before issue + 60 days, Expired from that second on, wherever the clock stands."""
+    authority = KeyAuthority.development()
+    release = load_release("6.0")
+    issued = T0 - issued_offset
+    key = make_key(authority, "mobility_features", 3, trial=True, issued_at=issued)
+    end = issued + 60 * DAY_S
+    now = max(T0, end + probe)
+    engine = make_engine(release, authority, keys=[key], now=T0)
+    engine.advance(now)
+    expected = Reason.LICENSE_EXPIRED if now >= end else None
+    assert engine.acquire("mobility_features", now) is expected
