@@ -46,10 +46,6 @@ def default_registry_path() -> Path:
     return Path(data_home) / "ipo-emu" / "issuer.sqlite3"
 
 
-def load_secret(secret_file: Path | None) -> IssuerSecret:
-    return load_issuer_secret(secret_file)
-
-
 def note_if_development(secret: IssuerSecret) -> None:
     """Said after the work is done, so that an error stays the only line on stderr."""
     if secret.is_development:
@@ -72,7 +68,7 @@ def issue(
 ) -> None:
     """Issue a key (or, for a license set, one key per license it contains) and print it."""
     when = parse_time(issued_at, "--issued-at") if issued_at else int(time.time())
-    secret = load_secret(secret_file)
+    secret = load_issuer_secret(secret_file)
     authority = KeyAuthority(secret.value)
     with IssuerRegistry(registry or default_registry_path()) as reg:
         issued = LicenseIssuer(authority, resolve_release(release), reg).issue(
@@ -123,7 +119,7 @@ def inspect(
     if serial is not None:
         now = parse_time(at, "--at") if at else int(time.time())
         rel_unit = rel.unit(unit)
-        engine = LicenseEngine(rel, rel_unit, KeyAuthority(load_secret(secret_file).value), now=now)
+        engine = LicenseEngine(rel, rel_unit, KeyAuthority(load_issuer_secret(secret_file).value), now=now)
         engine.feature_key_read(serial, now)
         lic = engine.install(decoded.text, now)
         status = lic.status
@@ -157,7 +153,7 @@ def exchange(
     Every key must be valid on --from; the old keys are recorded as exchanged.
     """
     lines = read_keys_file(keys_file)
-    secret = load_secret(secret_file)
+    secret = load_issuer_secret(secret_file)
     authority = KeyAuthority(secret.value)
     # Claim the output file first: once the registry records the exchange, the new keys
     # must reach the user.

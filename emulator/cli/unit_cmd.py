@@ -9,7 +9,8 @@ from typing import Annotated
 
 import typer
 
-from emulator.cli.license_cmd import SecretOpt, load_secret, read_keys_file
+from emulator.cli.license_cmd import SecretOpt, read_keys_file
+from emulator.licensing.issuer_secret import load_issuer_secret
 from emulator.cli.models_cmd import ReleaseOpt, resolve_release
 from emulator.cli.output import UserError, console, parse_time, print_json, table, utc
 from emulator.licensing import KeyAuthority, LicenseEngine
@@ -44,7 +45,7 @@ def status(
     if pulled is not None and pulled > now:
         raise UserError("--key-absent-since is later than --at")
     keys = [text for path in licenses_file or [] for _, text in read_keys_file(path)] + list(license_keys or [])
-    engine = LicenseEngine(rel, model, KeyAuthority(load_secret(secret_file).value), now=min(now, pulled or now))
+    engine = LicenseEngine(rel, model, KeyAuthority(load_issuer_secret(secret_file).value), now=min(now, pulled or now))
     serial = asyncio.run(_read_serial(feature_key))
     start = pulled if pulled is not None else now
     if serial is None:
