@@ -5,12 +5,18 @@ from firmware_models.loader import (
     ModelDataError,
     available_releases,
     feature_codes,
+    hardware_catalogue,
     load_release,
     load_release_file,
 )
 from firmware_models.schema import (
+    IP_PHONE_KINDS,
+    Codec,
     ConsumptionKind,
     ControlUnitModel,
+    HardwareCatalogue,
+    PhoneModel,
+    VcmModuleType,
     LicenseSet,
     LicenseSpec,
     PoolSpec,
@@ -18,6 +24,12 @@ from firmware_models.schema import (
 )
 
 __all__ = [
+    "IP_PHONE_KINDS",
+    "Codec",
+    "HardwareCatalogue",
+    "PhoneModel",
+    "VcmModuleType",
+    "hardware_catalogue",
     "ConsumptionKind",
     "ControlUnitModel",
     "FeatureCodes",

@@ -8,11 +8,12 @@ from pathlib import Path
 import yaml
 from pydantic import ValidationError
 
-from firmware_models.schema import Release
+from firmware_models.schema import HardwareCatalogue, Release
 
 DATA_DIR = Path(__file__).resolve().parent
 RELEASES_DIR = DATA_DIR / "releases"
 FEATURE_CODES_FILE = DATA_DIR / "feature_codes.yaml"
+HARDWARE_FILE = DATA_DIR / "hardware.yaml"
 MAX_FEATURE_CODE = 1023  # the key format spends 10 bits on the feature
 
 
@@ -49,7 +50,21 @@ def load_release_file(path: Path) -> Release:
     missing = [lic.id for lic in release.licenses if lic.id not in codes.by_id]
     if missing:
         raise ModelDataError(f"{path.name}: licenses without a feature code: {', '.join(missing)}")
+    known_modules = {m.type for m in hardware_catalogue().vcm_modules}
+    unknown = [t for t in release.vcm.module_types if t not in known_modules]
+    if unknown:
+        raise ModelDataError(f"{path.name}: vcm.module_types: unknown module types {', '.join(unknown)}")
     return release
+
+
+@functools.cache
+def hardware_catalogue() -> HardwareCatalogue:
+    """Telephone models and VCM module types (the same in every release)."""
+    raw = _read_yaml(HARDWARE_FILE)
+    try:
+        return HardwareCatalogue.model_validate(raw)
+    except ValidationError as exc:
+        raise ModelDataError(f"{HARDWARE_FILE.name}: {_first_error(exc)}") from None
 
 
 class FeatureCodes:

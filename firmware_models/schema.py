@@ -20,6 +20,10 @@ ConsumptionKind = Literal["when_configured", "at_registration", "while_in_use", 
 with 'used' split into the three ways the product uses things."""
 
 FeatureKeyType = Literal["smart_card", "sd_card", "serial", "parallel", "usb"]
+PhoneKind = Literal["avaya_ip", "ip_dect", "third_party_ip", "analog", "digital"]
+Codec = Literal["g711", "g729a", "g723"]
+VcmFamily = Literal["ip500_vcm", "ip500_combo", "ip400_vcm"]
+IP_PHONE_KINDS = frozenset({"avaya_ip", "ip_dect", "third_party_ip"})
 
 
 class _Strict(BaseModel):
@@ -50,6 +54,8 @@ class ControlUnitModel(_Strict):
     name: str
     feature_key_types: list[FeatureKeyType] = Field(min_length=1)
     capacities: dict[str, Figure]
+    vcm_module_families: list[VcmFamily] = Field(default_factory=list)
+    """Which VCM modules fit; a unit with none has built_in_vcm_channels instead."""
     assumption: str | None = None  # set when the unit's presence in this release is our choice
 
     def capacity(self, name: str) -> int:
@@ -102,6 +108,26 @@ class FeatureKeyPolicy(_Strict):
     """How often a unit re-reads its feature key."""
 
 
+class EndpointPolicy(_Provenance):
+    """Which pool IP phones draw on at registration in this release."""
+
+    avaya_ip_pool: str | None
+    """Pool Avaya IP phones and IP DECT take at registration; None: they need no license."""
+    vpnremote_pool: str
+    """Pool a phone registering through the VPNremote client takes."""
+    free_avaya_ip_per_ip500_vcm_card: int = Field(ge=0)
+    free_avaya_ip_per_ip400_vcm_channel: int = Field(ge=0)
+
+
+class VcmPolicy(_Provenance):
+    module_types: list[str] = Field(min_length=1)
+    """VCM module types this release accepts."""
+    ip500_card_free_channels: int | None = Field(default=None, ge=0)
+    """Channels per IP500 VCM card usable without a license; None: every channel is free."""
+    ip500_license_pool: str | None = None
+    """Pool whose licenses enable the rest of an IP500 card's channels."""
+
+
 class Assumption(_Strict):
     topic: str
     choice: str
@@ -115,6 +141,8 @@ class Release(_Strict):
     pools: dict[str, PoolSpec]
     licenses: list[LicenseSpec]
     license_sets: list[LicenseSet] = Field(default_factory=list)
+    endpoints: EndpointPolicy
+    vcm: VcmPolicy
     assumptions: list[Assumption] = Field(default_factory=list)
 
     @model_validator(mode="after")
@@ -147,6 +175,13 @@ class Release(_Strict):
                         raise ValueError(
                             f"licenses.{lic.id}.control_units: unknown control unit {unit_id!r}"
                         )
+        for pool_ref, where in ((self.endpoints.avaya_ip_pool, "endpoints.avaya_ip_pool"),
+                                (self.endpoints.vpnremote_pool, "endpoints.vpnremote_pool"),
+                                (self.vcm.ip500_license_pool, "vcm.ip500_license_pool")):
+            if pool_ref is not None and pool_ref not in self.pools:
+                raise ValueError(f"{where}: unknown pool {pool_ref!r}")
+        if (self.vcm.ip500_card_free_channels is None) != (self.vcm.ip500_license_pool is None):
+            raise ValueError("vcm: give both ip500_card_free_channels and ip500_license_pool, or neither")
         for lset in self.license_sets:
             for lic_id, count in lset.expands_to.items():
                 if lic_id not in known_licenses:
@@ -190,3 +225,50 @@ def _no_duplicates(what: str, ids: list[str]) -> None:
         if item in seen:
             raise ValueError(f"duplicate {what} id {item!r}")
         seen.add(item)
+
+
+class PhoneModel(_Provenance):
+    model: str
+    kind: PhoneKind
+    family: str
+    vpnremote: bool = False
+    """Can run the Avaya VPNremote client (5610 and 5621 only, per the seed)."""
+
+    @property
+    def is_ip(self) -> bool:
+        return self.kind in IP_PHONE_KINDS
+
+
+class VcmModuleType(_Provenance):
+    type: str = Field(pattern=ID_PATTERN)
+    name: str
+    family: VcmFamily
+    channels: dict[Codec, int]
+
+
+class HardwareCatalogue(_Strict):
+    codecs: list[Codec]
+    phones: list[PhoneModel]
+    vcm_modules: list[VcmModuleType]
+
+    @model_validator(mode="after")
+    def _complete(self) -> HardwareCatalogue:
+        _no_duplicates("phone model", [p.model for p in self.phones])
+        _no_duplicates("VCM module type", [m.type for m in self.vcm_modules])
+        for module in self.vcm_modules:
+            missing = set(self.codecs) - set(module.channels)
+            if missing:
+                raise ValueError(f"vcm_modules.{module.type}.channels: no figure for {sorted(missing)}")
+        return self
+
+    def phone(self, model: str) -> PhoneModel:
+        for phone in self.phones:
+            if phone.model == model:
+                return phone
+        raise LookupError(f"unknown phone model {model!r}")
+
+    def vcm_module(self, module_type: str) -> VcmModuleType:
+        for module in self.vcm_modules:
+            if module.type == module_type:
+                return module
+        raise LookupError(f"unknown VCM module type {module_type!r}")

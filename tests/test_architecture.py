@@ -32,7 +32,8 @@ def _files(folder: str) -> list[Path]:
     return sorted((ROOT / folder).rglob("*.py"))
 
 
-SANS_IO_CORE = [p for p in _files("emulator/licensing") if not p.stem.startswith("issuer")] + [ROOT / "emulator/reasons.py"]
+SANS_IO_CORE = ([p for p in _files("emulator/licensing") if not p.stem.startswith("issuer")]
+                + _files("emulator/rules") + [ROOT / "emulator/reasons.py"])
 
 
 @pytest.mark.parametrize("path", SANS_IO_CORE, ids=lambda p: str(p.relative_to(ROOT)))

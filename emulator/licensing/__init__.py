@@ -9,13 +9,14 @@ from emulator.licensing.engine import InstalledLicense, LicenseEngine, TimeWentB
 from emulator.licensing.key_codec import KeyFormatError, LicenseFields, group_key, normalize_key_text
 from emulator.licensing.key_signing import DEVELOPMENT_SECRET, KeyAuthority
 from emulator.licensing.license_key import DecodedKey, decode_key
-from emulator.licensing.pool import LicensePool, PoolUnderflowError
+from emulator.licensing.pool import CountedPool, LicensePool, PoolUnderflowError, give_all, take_all
 from emulator.licensing.serials import SerialNumberError, normalize_serial
 from emulator.licensing.status import LicenseStatus
 
 __all__ = [
     "DEVELOPMENT_SECRET",
     "Change",
+    "CountedPool",
     "DecodedKey",
     "FeatureKeyChanged",
     "InstalledLicense",
@@ -31,6 +32,8 @@ __all__ = [
     "SerialNumberError",
     "TimeWentBackwardsError",
     "decode_key",
+    "give_all",
+    "take_all",
     "group_key",
     "normalize_key_text",
     "normalize_serial",

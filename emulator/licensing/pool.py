@@ -1,4 +1,8 @@
-"""A license pool: counted instances with loss semantics (refuse at once, never queue)."""
+"""Counted pools with loss semantics (refuse at once, never queue).
+
+CountedPool is any limited resource (VCM channels, a trunk's channels); LicensePool is one
+whose limit comes from licenses and the control unit's capacity.
+"""
 
 from __future__ import annotations
 
@@ -9,41 +13,22 @@ class PoolUnderflowError(ValueError):
     """More instances released than are in use: a caller's bookkeeping bug."""
 
 
-class LicensePool:
-    """Instances of one pool on one control unit.
+class CountedPool:
+    """A limit, what is in use, and why a request beyond the limit is refused.
 
-    effective = min(licensed + free, capacity). The engine sets licensed and the reason to
-    give when refusing; callers only try_acquire and release. in_use can exceed effective
-    only after the limit drops (expiry, lost key): held instances stay held, and nothing is
-    granted again until in_use is back below the limit.
+    in_use can exceed effective only after the limit drops: held instances stay held, and
+    nothing is granted again until in_use is back below the limit.
     """
 
-    __slots__ = (
-        "pool_id",
-        "consumed",
-        "capacity",
-        "licensed",
-        "free",
-        "effective",
-        "in_use",
-        "peak",
-        "granted",
-        "refusals",
-        "_refusal",
-    )
+    __slots__ = ("pool_id", "effective", "in_use", "peak", "refusals", "_refusal")
 
-    def __init__(self, pool_id: str, consumed: str, capacity: int | None) -> None:
+    def __init__(self, pool_id: str, limit: int = 0, refusal: Reason = Reason.NOT_LICENSED) -> None:
         self.pool_id = pool_id
-        self.consumed = consumed
-        self.capacity = capacity
-        self.licensed = 0
-        self.free = 0
-        self.effective = 0
+        self.effective = limit
         self.in_use = 0
         self.peak = 0
-        self.granted = 0
         self.refusals: dict[Reason, int] = {}
-        self._refusal = Reason.NOT_LICENSED
+        self._refusal = refusal
 
     def try_acquire(self, count: int = 1) -> Reason | None:
         """Take count instances; None when granted, else the reason for refusing."""
@@ -52,13 +37,30 @@ class LicensePool:
         in_use = self.in_use + count
         if in_use <= self.effective:
             self.in_use = in_use
-            self.granted += count
             if in_use > self.peak:
                 self.peak = in_use
             return None
         reason = self._refusal
         self.refusals[reason] = self.refusals.get(reason, 0) + 1
         return reason
+
+    def take(self) -> Reason | None:
+        """try_acquire(1) for hot paths: None when granted, else the reason for refusing."""
+        in_use = self.in_use + 1
+        if in_use <= self.effective:
+            self.in_use = in_use
+            if in_use > self.peak:
+                self.peak = in_use
+            return None
+        reason = self._refusal
+        self.refusals[reason] = self.refusals.get(reason, 0) + 1
+        return reason
+
+    def give(self) -> None:
+        """release(1) for hot paths."""
+        if self.in_use < 1:
+            raise PoolUnderflowError(f"pool {self.pool_id}: releasing 1 with none in use")
+        self.in_use -= 1
 
     def release(self, count: int = 1) -> None:
         if count < 1:
@@ -78,6 +80,26 @@ class LicensePool:
         """What a refusal would say now."""
         return self._refusal
 
+    def set_resource_limit(self, limit: int, refusal: Reason) -> None:
+        """A plain resource: the limit is what the hardware or configuration provides."""
+        if limit < 0:
+            raise ValueError(f"limit must be >= 0, got {limit}")
+        self.effective = limit
+        self._refusal = refusal
+
+
+class LicensePool(CountedPool):
+    """Instances of one license pool on one control unit: effective = min(licensed + free, capacity)."""
+
+    __slots__ = ("consumed", "capacity", "licensed", "free")
+
+    def __init__(self, pool_id: str, consumed: str, capacity: int | None) -> None:
+        super().__init__(pool_id)
+        self.consumed = consumed
+        self.capacity = capacity
+        self.licensed = 0
+        self.free = 0
+
     def set_limit(self, licensed: int, free: int, empty_reason: Reason) -> None:
         """Recompute the limit from the licensed and free instances (engine use)."""
         self.licensed = licensed
@@ -91,3 +113,33 @@ class LicensePool:
             self._refusal = Reason.CAPACITY_REACHED
         else:
             self._refusal = Reason.LICENSE_EXHAUSTED
+
+
+def take_all(pools: tuple[CountedPool, ...]) -> CountedPool | None:
+    """One instance of every pool, or of none: returns the pool that refused, else None.
+
+    The hot path of call admission; a refusal is counted in the refusing pool only.
+    """
+    for pool in pools:
+        in_use = pool.in_use + 1
+        if in_use > pool.effective:
+            for taken in pools:
+                if taken is pool:
+                    break
+                taken.in_use -= 1
+            reason = pool._refusal
+            pool.refusals[reason] = pool.refusals.get(reason, 0) + 1
+            return pool
+        pool.in_use = in_use
+        if in_use > pool.peak:
+            pool.peak = in_use
+    return None
+
+
+def give_all(pools: tuple[CountedPool, ...]) -> None:
+    """Give back one instance of every pool (what take_all took)."""
+    for pool in pools:
+        in_use = pool.in_use - 1
+        if in_use < 0:
+            raise PoolUnderflowError(f"pool {pool.pool_id}: releasing 1 with none in use")
+        pool.in_use = in_use

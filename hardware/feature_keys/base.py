@@ -27,6 +27,8 @@ class FeatureKeyConfigError(FeatureKeyError, ValueError):
 class FeatureKey(ABC):
     interface: ClassVar[str]
     """The URL scheme that selects this backend (e.g. "virtual")."""
+    polled: ClassVar[bool] = True
+    """Whether the unit must poll read_serial() to notice removal (False: it is told)."""
 
     def __init__(self, channel: str) -> None:
         self.channel = channel

@@ -7,6 +7,7 @@ from hardware.feature_keys.base import FeatureKey, FeatureKeyAbsentError, Featur
 
 class VirtualFeatureKey(FeatureKey):
     interface = "virtual"
+    polled = False  # removal is an explicit act (a scenario event), noticed at once
 
     def __init__(self, channel: str) -> None:
         serial = channel.strip()

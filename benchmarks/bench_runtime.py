@@ -1,0 +1,209 @@
+"""Runtime speed: an M/M/N/N load through a fully enforcing control unit, against SimPy.
+
+    python benchmarks/bench_runtime.py                 # 1,000,000 attempts, N=30, A=20.3 E
+    python benchmarks/bench_runtime.py --calls 100000  # a quicker run
+
+The emulator side is an IP500 (6.0) with 30 SIP Trunk Channel licenses, a 64-channel SIP
+trunk and a VCM 64 card, taking SIP calls to an analog extension: every call takes a trunk
+channel, a SIP license and a VCM channel for its whole length, and is counted by reason.
+Time is virtual. The reference is an idiomatic SimPy model of the same load: a process per
+call and a counter. Both run in this process, alternately (median of --repeat), from the
+same seed and the same draws, and must block exactly the same calls.
+
+Targets (issue #3): emulator >= 2.5x the SimPy model; memory per active call <= 1 KB.
+A busy hour on a fully loaded IP500 (128 SIP channels) is timed as well.
+Exit status 1 when a target is missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import json
+import random
+import statistics
+import sys
+import time
+import tracemalloc
+from math import log
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from emulator.config import UnitConfig  # noqa: E402
+from emulator.licensing import KeyAuthority, LicenseFields  # noqa: E402
+from emulator.runtime import ControlUnit, VirtualClock  # noqa: E402
+from emulator.runtime.traffic import PoissonCalls  # noqa: E402
+from firmware_models import feature_codes  # noqa: E402
+
+T0 = 1_800_000_000.0
+SERIAL = "12345678"
+
+
+def unit_config(channels: int, trunk_channels: int, vcm: list[str]) -> UnitConfig:
+    authority = KeyAuthority.development()
+    code = feature_codes().by_id["sip_trunk_channels"]
+    key = authority.issue(LicenseFields(code, channels, int(T0) - 86_400), SERIAL)
+    return UnitConfig(licenses=[key], vcm_modules=[{"type": t} for t in vcm],
+                      trunks=[{"name": "sip1", "type": "sip", "channels": trunk_channels}],
+                      users=[{"name": "operator", "extension": "201", "phone": "analog"}])
+
+
+async def _emulate(config: UnitConfig, erlangs: float, hold: float, calls: int, seed: int) -> tuple[int, float, ControlUnit]:
+    clock = VirtualClock(T0)
+    unit = ControlUnit(config, clock)
+    await unit.start()
+    offer, hang_up = unit.call_functions()
+    source = PoissonCalls(clock, offer, hang_up, "sip1", "201",
+                          rate_per_s=erlangs / hold, mean_hold_s=hold, calls=calls, seed=seed)
+    source.start()
+    started = time.perf_counter()
+    await clock.run()
+    wall = time.perf_counter() - started
+    rejected = unit.stats.calls_rejected
+    assert rejected == source.attempts - source.admitted and not unit.core.calls.active
+    for pool in unit.pools().values():
+        assert pool.in_use == 0, pool.pool_id
+    return rejected, wall, unit
+
+
+def emulator_run(config: UnitConfig, erlangs: float, hold: float, calls: int, seed: int) -> tuple[int, float]:
+    blocked, wall, _ = asyncio.run(_emulate(config, erlangs, hold, calls, seed))
+    return blocked, wall
+
+
+def simpy_run(channels: int, erlangs: float, hold: float, calls: int, seed: int) -> tuple[int, float]:
+    """The reference: one SimPy process per admitted call, a counter of busy channels."""
+    import simpy
+
+    env = simpy.Environment()
+    rand = random.Random(seed).random
+    mean_interval = hold / erlangs
+    busy = blocked = 0
+
+    def call(duration: float):
+        nonlocal busy
+        yield env.timeout(duration)
+        busy -= 1
+
+    def arrivals():
+        nonlocal busy, blocked
+        for _ in range(calls):
+            yield env.timeout(-log(1.0 - rand()) * mean_interval)
+            if busy < channels:
+                busy += 1
+                env.process(call(-log(1.0 - rand()) * hold))
+            else:
+                blocked += 1
+
+    started = time.perf_counter()
+    env.run(until=env.process(arrivals()))
+    return blocked, time.perf_counter() - started
+
+
+def memory_per_active_call(active: int = 128) -> float:
+    """Bytes allocated per call held open (record, call-table entry, hang-up timer), measured
+    with the IP500's maximum of 128 SIP calls up at once."""
+    config = unit_config(128, 128, ["vcm64", "vcm64"])
+
+    async def measure() -> float:
+        clock = VirtualClock(T0)
+        unit = ControlUnit(config, clock)
+        await unit.start()
+        offer, hang_up = unit.offer_call_now, unit.hang_up_now
+        for i in range(100):  # warm caches (plans, decisions) before measuring
+            offer(i, "sip1", "201")
+            hang_up(i)
+        gc.collect()
+        tracemalloc.start()
+        before = tracemalloc.get_traced_memory()[0]
+        for i in range(active):
+            assert offer(i, "sip1", "201")[0]
+            clock.schedule(T0 + 3600.0 + i, hang_up, (i,))
+        after = tracemalloc.get_traced_memory()[0]
+        tracemalloc.stop()
+        return (after - before) / active
+
+    return asyncio.run(measure())
+
+
+def busy_hour(calls_per_hour: int = 2_560, hold: float = 180.0) -> tuple[float, int, int]:
+    """One virtual hour at 128 E offered to an IP500 with 128 SIP channels licensed (fully loaded): (wall s, attempts, blocked)."""
+    config = unit_config(128, 128, ["vcm64", "vcm64"])
+
+    async def run() -> tuple[float, int, int]:
+        clock = VirtualClock(T0)
+        unit = ControlUnit(config, clock)
+        await unit.start()
+        offer, hang_up = unit.call_functions()
+        source = PoissonCalls(clock, offer, hang_up, "sip1", "201",
+                              rate_per_s=calls_per_hour / 3600.0, mean_hold_s=hold, calls=10**9, seed=7)
+        source.start()
+        started = time.perf_counter()
+        await clock.run(until=T0 + 3600.0)
+        return time.perf_counter() - started, source.attempts, unit.stats.calls_rejected
+
+    return asyncio.run(run())
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, default=1_000_000)
+    parser.add_argument("--channels", type=int, default=30)
+    parser.add_argument("--erlangs", type=float, default=20.3)
+    parser.add_argument("--hold", type=float, default=180.0)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    try:
+        import simpy  # noqa: F401
+    except ImportError:
+        print("this benchmark needs SimPy: pip install -e '.[bench]'", file=sys.stderr)
+        return 2
+
+    config = unit_config(args.channels, 64, ["vcm64"])
+    emu_walls, simpy_walls = [], []
+    for _ in range(args.repeat):
+        emu_blocked, wall = emulator_run(config, args.erlangs, args.hold, args.calls, args.seed)
+        emu_walls.append(wall)
+        ref_blocked, wall = simpy_run(args.channels, args.erlangs, args.hold, args.calls, args.seed)
+        simpy_walls.append(wall)
+        if emu_blocked != ref_blocked:
+            print(f"FAIL: the emulator blocked {emu_blocked} calls, SimPy {ref_blocked}", file=sys.stderr)
+            return 1
+    emu_rate = args.calls / statistics.median(emu_walls)
+    simpy_rate = args.calls / statistics.median(simpy_walls)
+    per_call = memory_per_active_call()
+    hour_wall, hour_attempts, hour_blocked = busy_hour()
+    results = {
+        "calls": args.calls, "channels": args.channels, "erlangs": args.erlangs, "blocked": emu_blocked,
+        "blocking": emu_blocked / args.calls,
+        "emulator_calls_per_s": emu_rate, "simpy_calls_per_s": simpy_rate, "ratio": emu_rate / simpy_rate,
+        "bytes_per_active_call": per_call,
+        "busy_hour_wall_s": hour_wall, "busy_hour_attempts": hour_attempts, "busy_hour_blocked": hour_blocked,
+    }
+    checks = {
+        "emulator >= 2.5x SimPy process-per-call": results["ratio"] >= 2.5,
+        "memory per active call <= 1 KB": per_call <= 1024,
+        "busy hour on a 128-channel IP500 < 1 s": hour_wall < 1.0,
+    }
+    if args.json:
+        print(json.dumps({**results, "targets": checks}, indent=2))
+    else:
+        print(f"M/M/{args.channels}/{args.channels} at {args.erlangs} E, {args.calls:,} attempts, seed {args.seed}: "
+              f"{emu_blocked:,} blocked ({results['blocking']:.4%}) in both models")
+        print(f"emulator (full enforcement)  {emu_rate:>10,.0f} calls/s")
+        print(f"SimPy (process per call)     {simpy_rate:>10,.0f} calls/s")
+        print(f"ratio                        {results['ratio']:>10.2f}x")
+        print(f"memory per active call       {per_call:>10.0f} bytes")
+        print(f"busy hour, IP500 128 ch      {hour_wall:>10.3f} s wall for {hour_attempts:,} attempts "
+              f"({hour_blocked} blocked)")
+        for name, ok in checks.items():
+            print(f"{'PASS' if ok else 'FAIL'}  {name}")
+    return 0 if all(checks.values()) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

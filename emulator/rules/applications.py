@@ -1,0 +1,94 @@
+"""PC applications that take a license while they run.
+
+- Phone Manager runs in the mode the user is configured for and takes that mode's licenses
+  while it runs; when they are not available it runs as Phone Manager Lite (seed). The Pro
+  PC Softphone and Pro IP Audio Enabled modes take a Phone Manager Pro instance as well as
+  their own (assumption: the seed speaks of "the appropriate license or licenses").
+- SoftConsole: only users configured for it, one license each, at most 4 per system (seed).
+- CCC Wallboard, CCC Reporter and Compact Business Center read from the unit's Delta Server.
+  It must be running, serves at most 80 clients, and each client takes its own license
+  while it runs [S24].
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from emulator.licensing import CountedPool
+from emulator.reasons import Reason
+from emulator.rules.decision import STARTED, STOPPED, Decision, rejected
+
+if TYPE_CHECKING:
+    from emulator.rules.unit_core import UnitCore
+
+PHONE_MANAGER = "phone_manager"
+SOFTCONSOLE = "softconsole"
+DELTA_SERVER_CLIENTS = ("ccc_wallboard", "ccc_reporter", "compact_business_center")
+APPLICATIONS = (PHONE_MANAGER, SOFTCONSOLE, *DELTA_SERVER_CLIENTS)
+
+PHONE_MANAGER_POOLS = {
+    "lite": (),
+    "pro": ("phone_manager_pro",),
+    "pro_pc_softphone": ("phone_manager_pro", "phone_manager_pro_pc_softphone"),
+    "pro_ip_audio_enabled": ("phone_manager_pro", "phone_manager_pro_ip_audio_enabled"),
+}
+
+
+class Applications:
+    def __init__(self, core: UnitCore) -> None:
+        self.core = core
+        self.running: dict[tuple[str, str], tuple[CountedPool, ...]] = {}
+        self.modes: dict[tuple[str, str], str] = {}
+
+    def start(self, app: str, user_name: str, now: float) -> Decision:
+        core = self.core
+        if now >= core.deadline:
+            core.advance(now)
+        if app not in APPLICATIONS:
+            raise LookupError(f"unknown application {app!r} (known: {', '.join(APPLICATIONS)})")
+        user = next((u for u in core.config.users if u.name == user_name), None)
+        if user is None:
+            raise LookupError(f"unit {core.name}: no user named {user_name!r}")
+        key = (app, user_name)
+        if key in self.running:
+            return rejected(Reason.ALREADY_RUNNING, f"{app} for {user_name}")
+        if app == PHONE_MANAGER:
+            pools = tuple(core.engine.pool(p) for p in PHONE_MANAGER_POOLS[user.phone_manager])
+            reason, pool_id = _take_all(pools)
+            if reason is not None:
+                self.running[key], self.modes[key] = (), "lite"
+                return Decision(True, "fallback", reason, f"runs as Phone Manager Lite ({pool_id})")
+            self.running[key], self.modes[key] = pools, user.phone_manager
+            return STARTED
+        if app == SOFTCONSOLE:
+            if not user.softconsole:
+                return rejected(Reason.NOT_CONFIGURED, f"{user_name} is not a SoftConsole user")
+            pools = (core.engine.pool("softconsole"),)
+        else:
+            if not core.delta_server_running:
+                return rejected(Reason.DELTA_SERVER_NOT_RUNNING)
+            pools = (core.delta_server_clients, core.engine.pool(app))
+        reason, pool_id = _take_all(pools)
+        if reason is not None:
+            return rejected(reason, pool_id)
+        self.running[key], self.modes[key] = pools, app
+        return STARTED
+
+    def stop(self, app: str, user_name: str, now: float) -> Decision:
+        pools = self.running.pop((app, user_name), None)
+        if pools is None:
+            raise LookupError(f"{app} is not running for {user_name!r}")
+        self.modes.pop((app, user_name), None)
+        for pool in pools:
+            pool.release()
+        return STOPPED
+
+
+def _take_all(pools: tuple[CountedPool, ...]) -> tuple[Reason | None, str]:
+    for i, pool in enumerate(pools):
+        reason = pool.try_acquire()
+        if reason is not None:
+            for taken in pools[:i]:
+                taken.release()
+            return reason, pool.pool_id
+    return None, ""

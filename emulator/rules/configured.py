@@ -1,0 +1,127 @@
+"""Features whose licenses are consumed when configured, re-derived whenever licenses change.
+
+Each is a function of the configuration and the current license limits: the unit hands
+out instances in a fixed, documented order, and hands them out again whenever a limit
+changes. A feature that loses its license stops at once. That is harsher than the rule for
+calls (which keep what they hold until they end), and it is what "consumed when configured"
+means.
+
+Order and rules:
+- Voicemail Pro server (this unit hosts it): one voicemail_pro instance enables it (seed).
+- Delta Server (delta_server: true): one compact_contact_center instance [S24].
+- Mobility: users with mobility, by extension number; the rest run without it (seed).
+- CCC agents: users with a login code and forced login, by extension number, only while the
+  Delta Server runs [S25][S26].
+- IP500 PRI trunks: 8 channels free per trunk card; the rest need Universal PRI licenses,
+  given to trunks in configuration order [S28]. One PRI trunk is taken to be one card.
+- Reserve License extensions: an Avaya IP Endpoints instance each, by extension number,
+  kept while unregistered [S8].
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from emulator.licensing import CountedPool
+from emulator.reasons import Reason
+
+if TYPE_CHECKING:
+    from emulator.rules.unit_core import UnitCore
+
+PRI_FREE_CHANNELS = 8
+_WATCHED = {"voicemail_pro", "compact_contact_center", "mobility_features", "ccc_agent",
+            "ip500_universal_pri_additional_channels", "avaya_ip_endpoints"}
+
+
+class ConfiguredFeatures:
+    def __init__(self, core: UnitCore) -> None:
+        self.core = core
+        config = core.config
+        users = sorted(config.users, key=lambda u: (len(u.extension), u.extension))
+        self.mobility_users = [u.name for u in users if u.mobility]
+        self.agents = [u.name for u in users if u.is_ccc_agent]
+        self.reserving = [u.extension for u in users if u.reserve_license and core.parties[u.extension].is_ip
+                          and core.parties[u.extension].phone.kind in ("avaya_ip", "ip_dect")]
+        self.pri_trunks = [t.name for t in config.trunks if t.type == "pri"]
+        self.licensed: dict[str, set[str]] = {"mobility_features": set(), "ccc_agent": set()}
+        self._held: dict[str, int] = {}
+        self._first = True
+
+    def reassign(self, now: float, changed_pools: set[str]) -> None:
+        if not self._first and not (changed_pools & _WATCHED):
+            return
+        self._first = False
+        core = self.core
+        pool = core.engine.pool
+        for pool_id, count in self._held.items():
+            if count:
+                pool(pool_id).release(count)
+        self._held = {}
+
+        hosts_voicemail = core.config.voicemail is not None and core.config.voicemail.central is None
+        running = hosts_voicemail and self._take("voicemail_pro")
+        self._announce(now, "voicemail_pro_server", running, core.voicemail_running)
+        core.voicemail_running = running
+
+        running = core.config.delta_server and self._take("compact_contact_center")
+        self._announce(now, "delta_server", running, core.delta_server_running)
+        core.delta_server_running = running
+
+        self._assign(now, "mobility_features", self.mobility_users, enabled=True)
+        self._assign(now, "ccc_agent", self.agents, enabled=core.delta_server_running)
+        self._assign_pri(now)
+        self._reserve_endpoints(now)
+
+    def _take(self, pool_id: str) -> bool:
+        if self.core.engine.pool(pool_id).try_acquire() is None:
+            self._held[pool_id] = self._held.get(pool_id, 0) + 1
+            return True
+        return False
+
+    def _assign(self, now: float, pool_id: str, users: list[str], *, enabled: bool) -> None:
+        before = self.licensed[pool_id]
+        after = {name for name in users if enabled and self._take(pool_id)}
+        for name in users:
+            if (name in after) != (name in before):
+                self.core.emit(now, "feature.licensed" if name in after else "feature.unlicensed",
+                               feature=pool_id, user=name)
+        self.licensed[pool_id] = after
+
+    def _assign_pri(self, now: float) -> None:
+        core = self.core
+        licensed = "ip500_vcm" in core.model.vcm_module_families  # the PRI license is an IP500 one
+        for name in self.pri_trunks:
+            trunk_pool = core.trunk_pools[name]
+            wanted = core.parties[name].trunk.channels
+            enabled = wanted
+            if licensed:
+                enabled = min(wanted, PRI_FREE_CHANNELS)
+                while enabled < wanted and self._take("ip500_universal_pri_additional_channels"):
+                    enabled += 1
+            if enabled != trunk_pool.effective:
+                trunk_pool.set_resource_limit(enabled, Reason.TRUNK_BUSY)
+                core.emit(now, "pool.limit_changed", pool=trunk_pool.pool_id, licensed=enabled,
+                          effective=enabled, in_use=trunk_pool.in_use)
+
+    def _reserve_endpoints(self, now: float) -> None:
+        """Reserved licenses are kept once taken; extensions still lacking one try again."""
+        registrar = self.core.registrar
+        pool: CountedPool | None = registrar.avaya_pool
+        if pool is None:
+            return
+        for extension in self.reserving:
+            if extension not in registrar.reserved and pool.try_acquire() is None:
+                registrar.reserved.add(extension)
+                party = self.core.parties[extension]
+                if party.registered and not party.endpoint_licensed:
+                    registrar.unlicensed.remove(party)
+                    party.endpoint_licensed = True
+                self.core.emit(now, "endpoint.license_reserved", extension=extension)
+
+    @staticmethod
+    def _announce_name(feature: str, running: bool) -> str:
+        return f"{feature}.{'running' if running else 'stopped'}"
+
+    def _announce(self, now: float, feature: str, running: bool, before: bool) -> None:
+        if running != before:
+            self.core.emit(now, self._announce_name(feature, running))

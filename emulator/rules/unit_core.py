@@ -1,0 +1,170 @@
+"""One control unit's rules: sans-IO, given events and a time, it returns decisions.
+
+UnitCore owns the license engine, the unit's resource pools (VCM channels, trunk channels,
+IP extension slots, Delta Server clients) and the parties. Calls, registrations,
+applications and configured features are separate rule sets sharing this state. When
+licenses change (a trial expires, the feature key is pulled), the unit re-derives what
+depends on them at once and reports it as CoreEvents.
+"""
+
+from __future__ import annotations
+
+from firmware_models import hardware_catalogue
+from emulator.config import VOICEMAIL_PARTY, UnitConfig
+from emulator.licensing import (
+    CountedPool,
+    FeatureKeyChanged,
+    InstalledLicense,
+    KeyAuthority,
+    LicenseEngine,
+    LicenseStatusChanged,
+    PoolLimitChanged,
+)
+from emulator.reasons import Reason
+from emulator.rules.applications import Applications
+from emulator.rules.calls import CallTable
+from emulator.rules.configured import ConfiguredFeatures
+from emulator.rules.decision import CoreEvent
+from emulator.rules.parties import EXTENSION, TRUNK, VOICEMAIL, Party
+from emulator.rules.registrations import Registrar
+from emulator.rules.vcm import free_avaya_ip_endpoints, free_ip500_vcm_channels, vcm_channel_limit
+
+NEVER = float("inf")
+IP500_FAMILY = "ip500_vcm"
+
+
+class UnitCore:
+    def __init__(self, config: UnitConfig, authority: KeyAuthority, *, now: float) -> None:
+        self.config = config
+        self.name = config.name
+        self.release = config.release_data()
+        self.model = config.unit_model()
+        self.engine = LicenseEngine(self.release, self.model, authority,
+                                    grace_period_s=config.grace_period_s, now=now)
+        self.events: list[CoreEvent] = []
+        self.deadline = NEVER
+        self.voicemail_running = False
+        self.delta_server_running = False
+
+        self.vcm = CountedPool("vcm_channels", 0, Reason.NO_VCM_CHANNEL)
+        non_ip = sum(1 for u in config.users if not hardware_catalogue().phone(u.phone).is_ip)
+        self.ip_extensions = CountedPool(
+            "ip_extensions", max(0, self.model.capacity("ip_extensions") - non_ip), Reason.CAPACITY_REACHED)
+        self.delta_server_clients = CountedPool(
+            "delta_server_clients", self.model.capacity("delta_server_clients"), Reason.CAPACITY_REACHED)
+        self.trunk_pools: dict[str, CountedPool] = {}
+        self.parties: dict[str, Party] = {}
+        self._build_parties()
+
+        self.calls = CallTable(self)
+        self.registrar = Registrar(self)
+        self.applications = Applications(self)
+        self.configured = ConfiguredFeatures(self)
+
+        if self.release.vcm.ip500_license_pool is not None:
+            self.engine.set_free_instances(self.release.vcm.ip500_license_pool,
+                                           free_ip500_vcm_channels(self.release, config.vcm_modules), now)
+        if self.release.endpoints.avaya_ip_pool is not None:
+            self.engine.set_free_instances(self.release.endpoints.avaya_ip_pool,
+                                           free_avaya_ip_endpoints(self.model, self.release, config.vcm_modules), now)
+        for key in config.licenses:
+            self.engine.install(key, now)
+        self._refresh(now)
+
+    # -- parties -----------------------------------------------------------------------
+
+    def _build_parties(self) -> None:
+        pool = self.engine.pool
+        for trunk in self.config.trunks:
+            channels = CountedPool(f"trunk:{trunk.name}", trunk.channels, Reason.TRUNK_BUSY)
+            self.trunk_pools[trunk.name] = channels
+            line: tuple[CountedPool, ...] = (channels,)
+            if trunk.type == "sip":
+                line += (pool("sip_trunk_channels"),)
+            elif trunk.type == "h323_scn" and IP500_FAMILY in self.model.vcm_module_families:
+                line += (pool("ip500_voice_networking"),)  # needed on IP500 systems only [S17]
+            self.parties[trunk.name] = Party(trunk.name, TRUNK, is_ip=trunk.is_ip, codec=trunk.codec,
+                                             sip=trunk.type == "sip", line_pools=line, trunk=trunk)
+        for user in self.config.users:
+            phone = hardware_catalogue().phone(user.phone)
+            self.parties[user.extension] = Party(user.extension, EXTENSION, is_ip=phone.is_ip, codec=user.codec,
+                                                 user=user, phone=phone)
+        self.parties[VOICEMAIL_PARTY] = Party(VOICEMAIL_PARTY, VOICEMAIL, is_ip=False, codec="g711",
+                                              line_pools=(pool("voicemail_pro_ports"),))
+
+    def party(self, name: str) -> Party:
+        try:
+            return self.parties[name]
+        except KeyError:
+            raise LookupError(f"unit {self.name}: no extension, trunk or line named {name!r}") from None
+
+    def scn_line_to(self, unit_name: str) -> Party | None:
+        for party in self.parties.values():
+            if party.trunk is not None and party.trunk.type == "h323_scn" and party.trunk.peer == unit_name:
+                return party
+        return None
+
+    # -- the feature key, licenses, time -----------------------------------------------
+
+    def feature_key_read(self, serial: str, now: float) -> None:
+        self.engine.feature_key_read(serial, now)
+        self._refresh(now)
+
+    def feature_key_lost(self, now: float) -> None:
+        self.engine.feature_key_lost(now)
+        self._refresh(now)
+
+    def install_license(self, key: str, now: float) -> InstalledLicense:
+        lic = self.engine.install(key, now)
+        self._refresh(now)
+        return lic
+
+    def advance(self, now: float) -> None:
+        """Let time pass; the rule sets call this themselves when a deadline is due."""
+        self.engine.advance(now)
+        self._refresh(now)
+
+    def next_deadline(self) -> float | None:
+        return None if self.deadline == NEVER else self.deadline
+
+    def take_events(self) -> list[CoreEvent]:
+        events, self.events = self.events, []
+        return events
+
+    def emit(self, now: float, name: str, **data: object) -> None:
+        self.events.append(CoreEvent(now, name, data))
+
+    def _refresh(self, now: float) -> None:
+        """Turn the engine's changes into events and re-derive what depends on licenses."""
+        changed_pools = set()
+        for change in self.engine.take_changes():
+            if isinstance(change, LicenseStatusChanged):
+                self.emit(change.at, f"license.{change.new.value.lower()}", key=change.key,
+                          feature=change.feature_id, previous=change.old and change.old.value, detail=change.detail)
+            elif isinstance(change, PoolLimitChanged):
+                changed_pools.add(change.pool_id)
+                self.emit(change.at, "pool.limit_changed", pool=change.pool_id, licensed=change.licensed,
+                          effective=change.effective, in_use=change.in_use)
+            elif isinstance(change, FeatureKeyChanged):
+                self.emit(change.at, f"feature_key.{change.state}", serial=change.serial)
+        ip500_pool = self.release.vcm.ip500_license_pool
+        ip500_channels = self.engine.pool(ip500_pool).effective if ip500_pool else None
+        limit = vcm_channel_limit(self.model, self.release, self.config.vcm_modules, ip500_channels)
+        if limit != self.vcm.effective:
+            self.vcm.set_resource_limit(limit, Reason.NO_VCM_CHANNEL)
+            self.emit(now, "pool.limit_changed", pool="vcm_channels", licensed=limit, effective=limit,
+                      in_use=self.vcm.in_use)
+        self.configured.reassign(now, changed_pools)
+        self.registrar.serve_unlicensed(now)
+        deadline = self.engine.next_deadline()
+        self.deadline = NEVER if deadline is None else deadline
+
+    # -- a view for reports and invariant checks -----------------------------------------
+
+    def all_pools(self) -> dict[str, CountedPool]:
+        pools: dict[str, CountedPool] = dict(self.engine.pools)
+        pools["vcm_channels"] = self.vcm
+        pools["ip_extensions"] = self.ip_extensions
+        pools["delta_server_clients"] = self.delta_server_clients
+        pools.update(self.trunk_pools)
+        return pools

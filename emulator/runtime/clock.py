@@ -1,0 +1,295 @@
+"""Clocks for the asyncio shell: one event heap, two ways to let time pass.
+
+VirtualClock runs scheduled callbacks in time order as fast as the core allows: an hour
+of traffic takes as long as its decisions. WallClock runs the same heap against the event
+loop's clock, optionally sped up. Like SimPy's Environment and RealtimeEnvironment, only
+the waiting differs, so the same units and traffic run under either.
+
+Times are Unix seconds, so license dates (trial expiry) and simulated time agree.
+Callbacks are plain functions. One that returns a coroutine (a feature-key check that talks
+to a device) is awaited before the next runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import heapq
+import itertools
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from types import CoroutineType
+from typing import Any, Protocol
+
+INF = float("inf")
+
+
+class Stream(Protocol):
+    """A source of events in time order, e.g. call arrivals: cheaper than one timer per event."""
+
+    next_time: float
+    """When its next event is due; infinity once it has no more."""
+
+    def step(self) -> None:
+        """Handle the event due at next_time and move next_time on."""
+
+_ENTRY_TIME, _ENTRY_FN = 0, 2
+
+
+class TimerHandle:
+    """What call_at returns: cancel() stops the callback if it has not run yet."""
+
+    __slots__ = ("_entry",)
+
+    def __init__(self, entry: list) -> None:
+        self._entry = entry
+
+    @property
+    def when(self) -> float:
+        return self._entry[_ENTRY_TIME]
+
+    def cancel(self) -> None:
+        self._entry[_ENTRY_FN] = None
+
+    @property
+    def cancelled(self) -> bool:
+        return self._entry[_ENTRY_FN] is None
+
+
+class Clock(ABC):
+    """The heap both clocks share. `now` is the time of the callback being run."""
+
+    def __init__(self, start: float) -> None:
+        self.now = float(start)
+        self.start = float(start)
+        self._heap: list[list] = []
+        self._seq = itertools.count()
+        self.callbacks_run = 0
+
+    def time(self) -> float:
+        """The current time (Unix seconds)."""
+        return self.now
+
+    def call_at(self, when: float, fn: Callable[..., Any], *args: Any) -> TimerHandle:
+        if when < self.now:
+            when = self.now  # the past is now: a clock never runs anything backwards
+        entry = [when, next(self._seq), fn, args]
+        heapq.heappush(self._heap, entry)
+        return TimerHandle(entry)
+
+    def call_later(self, delay: float, fn: Callable[..., Any], *args: Any) -> TimerHandle:
+        return self.call_at(self.time() + delay, fn, *args)
+
+    def schedule(self, when: float, fn: Callable[..., Any], args: tuple = ()) -> None:
+        """call_at without a handle (it cannot be cancelled): the cheap way for hot paths.
+
+        `when` must not be in the past: hot-path callers schedule from the current time.
+        """
+        heapq.heappush(self._heap, (when, next(self._seq), fn, args))
+
+    def pusher(self) -> tuple[Callable[[tuple], None], Callable[[], int]]:
+        """(push, next_seq) for the hottest paths: push((when, next_seq(), fn, args)) is
+        schedule() without a Python frame. Both are C-level callables."""
+        return functools.partial(heapq.heappush, self._heap), self._seq.__next__
+
+    def add_stream(self, stream: Stream) -> None:
+        """Run a stream's events in time order with everything else (through the heap here)."""
+
+        def fire() -> None:
+            stream.step()
+            if stream.next_time != INF:
+                self.call_at(stream.next_time, fire)
+
+        if stream.next_time != INF:
+            self.call_at(stream.next_time, fire)
+
+    def next_time(self) -> float | None:
+        heap = self._heap
+        while heap and heap[0][_ENTRY_FN] is None:
+            heapq.heappop(heap)
+        return heap[0][_ENTRY_TIME] if heap else None
+
+    @property
+    def pending(self) -> int:
+        return sum(1 for entry in self._heap if entry[_ENTRY_FN] is not None)
+
+    @abstractmethod
+    async def run(self, until: float | None = None) -> None:
+        """Run due callbacks up to `until` (or until none is left)."""
+
+
+class VirtualClock(Clock):
+    """Fast-forward time: jumps from one callback to the next without waiting.
+
+    Every `yield_every` callbacks it yields to the event loop, so other tasks (a progress
+    bar, an MQTT publisher) keep running during a long simulation.
+    """
+
+    def __init__(self, start: float, *, yield_every: int = 20_000) -> None:
+        super().__init__(start)
+        self.yield_every = yield_every
+        self._streams: list[Stream] = []
+
+    def add_stream(self, stream: Stream) -> None:
+        """Merge a stream with the heap directly: its events never touch the heap."""
+        self._streams.append(stream)
+
+    def next_time(self) -> float | None:
+        heap_time = super().next_time()
+        times = [s.next_time for s in self._streams if s.next_time != INF]
+        if heap_time is not None:
+            times.append(heap_time)
+        return min(times, default=None)
+
+    async def run(self, until: float | None = None) -> None:
+        """Run callbacks up to and including time `until` (all of them if None), then stand at `until`.
+
+        At equal times the heap goes before the streams: a call ending at the instant
+        another arrives frees its channel first, as in the reference models.
+        """
+        heap, pop, streams = self._heap, heapq.heappop, self._streams
+        limit = INF if until is None else until
+        every = self.yield_every
+        budget = every
+        slices = 0  # callbacks run = slices * every + (every - budget)
+        while True:
+            if len(streams) == 1:
+                stream, step = streams[0], streams[0].step
+                due = stream.next_time
+                # The common case: one traffic stream and the timer heap, everything in locals.
+                while due != INF:
+                    if heap and heap[0][0] <= due:
+                        when = heap[0][0]
+                        if when > limit:
+                            break
+                        _, _, fn, args = pop(heap)
+                        if fn is None:
+                            continue
+                        self.now = when
+                        result = fn(*args)
+                        if result is not None and type(result) is CoroutineType:
+                            await result
+                    elif due > limit:
+                        break
+                    else:
+                        self.now = due
+                        step()
+                    due = stream.next_time
+                    budget -= 1
+                    if not budget:
+                        budget = every
+                        slices += 1
+                        await asyncio.sleep(0)
+                        if len(streams) != 1:
+                            break  # a stream was added meanwhile: take the general path
+                if due == INF:
+                    streams.remove(stream)
+                    continue
+                if len(streams) == 1:
+                    break  # stopped at the limit
+            # The general case: any number of streams (including none).
+            head = heap[0][0] if heap else INF
+            stream = min(streams, key=_next_time_of) if streams else None
+            due = stream.next_time if stream is not None else INF
+            if due < head:
+                if due > limit:
+                    break
+                self.now = due
+                stream.step()
+                if stream.next_time == INF:
+                    streams.remove(stream)
+            else:
+                if head > limit or head == INF:
+                    break
+                _, _, fn, args = pop(heap)
+                if fn is None:
+                    continue
+                self.now = head
+                result = fn(*args)
+                if result is not None and type(result) is CoroutineType:
+                    await result
+            budget -= 1
+            if not budget:
+                budget = every
+                slices += 1
+                await asyncio.sleep(0)
+        self.callbacks_run += slices * every + (every - budget)
+        if until is not None and until > self.now:
+            self.now = until
+
+
+class WallClock(Clock):
+    """Real time, optionally sped up: virtual seconds = start + speed x elapsed real seconds.
+
+    time() follows the event loop's clock between callbacks, so an API call made at any
+    moment is stamped with the real (scaled) time. Stamps never go backwards.
+    """
+
+    def __init__(self, start: float, *, speed: float = 1.0) -> None:
+        if speed <= 0:
+            raise ValueError("speed must be > 0")
+        super().__init__(start)
+        self.speed = speed
+        self._anchor_real: float | None = None
+        self._wakeup: asyncio.Event | None = None
+        self.max_lateness = 0.0  # worst real delay of a callback behind its due time, seconds
+
+    def time(self) -> float:
+        if self._anchor_real is not None:
+            loop_now = asyncio.get_running_loop().time()
+            current = self.start + (loop_now - self._anchor_real) * self.speed
+            if current > self.now:
+                self.now = current
+        return self.now
+
+    def schedule(self, when: float, fn: Callable[..., Any], args: tuple = ()) -> None:
+        self.call_at(when, fn, *args)  # may need to wake the runner
+
+    def call_at(self, when: float, fn: Callable[..., Any], *args: Any) -> TimerHandle:
+        handle = super().call_at(when, fn, *args)
+        if self._wakeup is not None and self._heap[0] is handle._entry:
+            self._wakeup.set()  # an earlier deadline than the runner is sleeping towards
+        return handle
+
+    async def run(self, until: float | None = None) -> None:
+        loop = asyncio.get_running_loop()
+        if self._anchor_real is None:
+            self._anchor_real = loop.time() - (self.now - self.start) / self.speed
+        self._wakeup = asyncio.Event()
+        try:
+            while True:
+                due = self.next_time()
+                target = due if until is None or (due is not None and due <= until) else until
+                if target is None:
+                    self._wakeup.clear()
+                    await self._wakeup.wait()
+                    continue
+                real_due = self._anchor_real + (target - self.start) / self.speed
+                delay = real_due - loop.time()
+                if delay > 0:
+                    self._wakeup.clear()
+                    try:
+                        await asyncio.wait_for(self._wakeup.wait(), delay)
+                        continue  # woken early: something earlier was scheduled
+                    except TimeoutError:
+                        pass
+                if due is None or (until is not None and due > until):
+                    self.time()
+                    if until is not None and self.now < until:
+                        self.now = until
+                    return
+                entry = heapq.heappop(self._heap)
+                if entry[2] is None:
+                    continue  # cancelled while we slept
+                self.max_lateness = max(self.max_lateness, loop.time() - real_due)
+                self.now = max(self.now, entry[0])
+                result = entry[2](*entry[3])
+                if result is not None and type(result) is CoroutineType:
+                    await result
+                self.callbacks_run += 1
+        finally:
+            self._wakeup = None
+
+
+def _next_time_of(stream: Stream) -> float:
+    return stream.next_time

@@ -1,0 +1,292 @@
+"""An emulated control unit in the asyncio shell: the rules core, its feature key, a clock.
+
+Two ways in:
+- the async API (offer_call, register, start_application, remove_feature_key, ...) for
+  scenario playback, the CLI, MQTT commands: each returns the rules' Decision;
+- the *_now methods, plain functions for callbacks running on the clock (traffic
+  generators), where an await per call would cost more than the decision.
+
+Every decision is counted. Events are built only while someone subscribes to the sink.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import Counter
+from collections.abc import Callable
+
+from emulator.config import UnitConfig
+from emulator.licensing import InstalledLicense, KeyAuthority, SerialNumberError
+from emulator.rules import Decision, UnitCore
+from emulator.rules.calls import CallTable
+from emulator.rules.decision import ENDED
+from emulator.runtime.clock import Clock, TimerHandle
+from emulator.telemetry import EventSink
+from hardware.feature_keys import FeatureKey, FeatureKeyAbsentError, FeatureKeyError, open_feature_key
+from hardware.feature_keys.virtual import VirtualFeatureKey
+
+
+class UnitStats:
+    """Decisions counted by kind, outcome and reason: the accounting behind every report.
+
+    Calls are counted by the rules' call table itself (admitted, refusals by reason and
+    detail), so the fastest path still counts; offered = admitted + refused.
+    """
+
+    __slots__ = ("_calls", "decisions")
+
+    def __init__(self, calls: CallTable) -> None:
+        self._calls = calls
+        self.decisions: Counter[tuple[str, str, str]] = Counter()  # (kind, outcome, reason) -> count
+
+    @property
+    def calls_admitted(self) -> int:
+        return self._calls.admitted
+
+    @property
+    def call_rejections(self) -> Counter[tuple[str, str]]:
+        return self._calls.rejections
+
+    @property
+    def calls_rejected(self) -> int:
+        return sum(self.call_rejections.values())
+
+    @property
+    def calls_offered(self) -> int:
+        return self.calls_admitted + self.calls_rejected
+
+    def count(self, kind: str, decision: Decision) -> None:
+        self.decisions[(kind, decision.outcome, decision.reason.value if decision.reason else "")] += 1
+
+
+class ControlUnit:
+    def __init__(self, config: UnitConfig, clock: Clock, *, authority: KeyAuthority | None = None,
+                 feature_key: FeatureKey | None = None, sink: EventSink | None = None) -> None:
+        self.config = config
+        self.name = config.name
+        self.clock = clock
+        self.sink = sink or EventSink()
+        self.core = UnitCore(config, authority or KeyAuthority.development(), now=clock.time())
+        self.feature_key = feature_key or open_feature_key(config.feature_key)
+        self.stats = UnitStats(self.core.calls)
+        self._ids = itertools.count(1)
+        self._deadline_handle: TimerHandle | None = None
+        self._scheduled_deadline = float("inf")
+        self._presence_handle: TimerHandle | None = None
+        self.check_interval_s = float(self.core.release.feature_key.check_interval_s.value)
+        self._offer = self.core.calls.offer  # bound once: these run for every call
+        self._hang_up = self.core.calls.hang_up
+        self._started = False  # the core's first events wait for start(), when subscribers are attached
+
+    # -- life cycle ----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Read the feature key, and keep checking it if it must be polled."""
+        if self._started:
+            return
+        self._started = True
+        await self.check_feature_key()
+        if self.feature_key.polled:
+            self._presence_handle = self.clock.call_later(self.check_interval_s, self._periodic_check)
+
+    async def stop(self) -> None:
+        for handle in (self._presence_handle, self._deadline_handle):
+            if handle is not None:
+                handle.cancel()
+        await self.feature_key.close()
+
+    async def _periodic_check(self) -> None:
+        await self.check_feature_key()
+        if self._started:
+            self._presence_handle = self.clock.call_later(self.check_interval_s, self._periodic_check)
+
+    async def check_feature_key(self) -> str | None:
+        """Read the key now; returns its serial, or None when it did not answer."""
+        now = self.clock.time()
+        try:
+            serial = await self.feature_key.read_serial()
+        except FeatureKeyAbsentError:
+            self.core.feature_key_lost(self.clock.time())
+            self._after_change()
+            return None
+        except FeatureKeyError as exc:
+            self._event(now, "feature_key.error", {"error": str(exc)})
+            self.core.feature_key_lost(self.clock.time())
+            self._after_change()
+            return None
+        try:
+            self.core.feature_key_read(serial, self.clock.time())
+        except SerialNumberError as exc:
+            self._event(now, "feature_key.error", {"error": str(exc)})
+            self.core.feature_key_lost(self.clock.time())
+            serial = None
+        self._after_change()
+        return serial
+
+    # -- the sync fast path ----------------------------------------------------------------
+
+    def offer_call_now(self, call_id: object, a: str, b: str, now: float | None = None, *,
+                       answered: bool = True, emergency: bool = False) -> Decision:
+        """Offer a call at `now` (default: the clock's time). Plain function: for clock callbacks."""
+        if now is None:
+            now = self.clock.time()
+        core = self.core
+        decision = self._offer(call_id, a, b, now, answered, emergency)
+        if self.sink.active:
+            self._event(now, "call.admitted" if decision.accepted else "call.rejected",
+                        {"call": call_id, "a": a, "b": b, "reason": decision.reason and decision.reason.value,
+                         "detail": decision.detail})
+        if core.events or core.deadline != self._scheduled_deadline:
+            self._after_change()
+        return decision
+
+    def hang_up_now(self, call_id: object, now: float | None = None) -> None:
+        """Hang up (a clock callback, hence no return value to inspect)."""
+        self._hang_up(call_id, self.clock.time() if now is None else now)
+        if self.sink.active:
+            self._event(self.clock.time(), "call.ended", {"call": call_id})
+
+    def call_functions(self) -> tuple[Callable[..., Decision], Callable[..., object]]:
+        """(offer(call_id, a, b, now), hang_up(call_id, now)) for traffic running on the clock.
+
+        While nobody subscribes to events these are the rules' own functions: a traffic
+        source then costs nothing beyond the decisions, which are still counted. The
+        engine's deadlines stay exact because the deadline timer runs before any later
+        event. Subscribe before asking, since the choice is made here.
+        """
+        if self.sink.active:
+            return self.offer_call_now, self.hang_up_now
+        return self._offer, self._hang_up
+
+    def new_call_id(self) -> int:
+        return next(self._ids)
+
+    # -- the async API -----------------------------------------------------------------------
+
+    async def offer_call(self, a: str, b: str, *, call_id: object = None, duration: float | None = None,
+                         answered: bool = True, emergency: bool = False) -> Decision:
+        """Offer a call between two parties; with a duration it hangs up by itself."""
+        call_id = self.new_call_id() if call_id is None else call_id
+        decision = self.offer_call_now(call_id, a, b, answered=answered, emergency=emergency)
+        if decision.accepted and duration is not None:
+            self.clock.call_later(duration, self.hang_up_now, call_id)
+        return decision
+
+    async def connect(self, call_id: object) -> Decision:
+        return self._decide("call", "call.connected", {"call": call_id},
+                            lambda now: self.core.calls.connect(call_id, now))
+
+    async def hold(self, call_id: object, held_party: str) -> Decision:
+        decision = self._decide("call", None, None, lambda now: self.core.calls.hold(call_id, held_party, now))
+        self._event_for("call.held" if decision.accepted else "call.hold_rejected",
+                        {"call": call_id, "party": held_party}, decision)
+        return decision
+
+    async def resume(self, call_id: object) -> Decision:
+        return self._decide("call", "call.resumed", {"call": call_id}, lambda now: self.core.calls.resume(call_id, now))
+
+    async def hang_up(self, call_id: object) -> Decision:
+        self.hang_up_now(call_id)
+        return ENDED
+
+    async def join_conference(self, conference_id: object, party: str, *, emergency: bool = False) -> Decision:
+        decision = self._decide("conference", None, None, lambda now: self.core.calls.join_conference(
+            conference_id, party, now, emergency=emergency))
+        self._event_for("conference.joined" if decision.accepted else "conference.rejected",
+                        {"conference": conference_id, "party": party}, decision)
+        return decision
+
+    async def leave_conference(self, conference_id: object, party: str) -> Decision:
+        return self._decide("conference", "conference.left", {"conference": conference_id, "party": party},
+                            lambda now: self.core.calls.leave_conference(conference_id, party, now))
+
+    async def register(self, extension: str) -> Decision:
+        decision = self._decide("registration", None, None, lambda now: self.core.registrar.register(extension, now))
+        name = f"endpoint.{decision.outcome}" if decision.accepted else "endpoint.rejected"
+        self._event_for(name, {"extension": extension}, decision)
+        return decision
+
+    async def unregister(self, extension: str) -> Decision:
+        return self._decide("registration", "endpoint.unregistered", {"extension": extension},
+                            lambda now: self.core.registrar.unregister(extension, now))
+
+    async def start_application(self, app: str, user: str) -> Decision:
+        decision = self._decide("application", None, None, lambda now: self.core.applications.start(app, user, now))
+        self._event_for(f"application.{decision.outcome}", {"application": app, "user": user}, decision)
+        return decision
+
+    async def stop_application(self, app: str, user: str) -> Decision:
+        return self._decide("application", "application.stopped", {"application": app, "user": user},
+                            lambda now: self.core.applications.stop(app, user, now))
+
+    async def remove_feature_key(self) -> None:
+        """Pull the feature key (virtual keys only: a real one is pulled by hand)."""
+        self._virtual_key().remove()
+        await self.check_feature_key()
+
+    async def insert_feature_key(self, serial: str | None = None) -> str | None:
+        """Put the key back, or fit one with another serial; returns the serial read."""
+        self._virtual_key().insert(serial)
+        return await self.check_feature_key()
+
+    async def install_license(self, key: str) -> InstalledLicense:
+        lic = self.core.install_license(key, self.clock.time())
+        self._after_change()
+        return lic
+
+    async def advance(self) -> None:
+        """Apply time-driven changes due by now (the clock also does this by itself)."""
+        self._on_deadline()
+
+    # -- internals ---------------------------------------------------------------------------
+
+    def _virtual_key(self) -> VirtualFeatureKey:
+        if not isinstance(self.feature_key, VirtualFeatureKey):
+            raise TypeError(f"unit {self.name}: only a virtual feature key can be pulled or fitted by the emulator")
+        return self.feature_key
+
+    def _decide(self, kind: str, event: str | None, data: dict | None,
+                act: Callable[[float], Decision]) -> Decision:
+        now = self.clock.time()
+        decision = act(now)
+        self.stats.count(kind, decision)
+        if event is not None:
+            self._event_for(event, data or {}, decision)
+        self._after_change()
+        return decision
+
+    def _event_for(self, name: str, data: dict, decision: Decision) -> None:
+        if self.sink.active:
+            self._event(self.clock.time(), name, {**data, "reason": decision.reason and decision.reason.value,
+                                                  "detail": decision.detail})
+
+    def _event(self, at: float, name: str, data: dict) -> None:
+        if self.sink.active:
+            self.sink.emit(at, self.name, name, data)
+
+    def _after_change(self) -> None:
+        """Publish the core's own events and keep a timer on its next deadline."""
+        self._flush()
+        deadline = self.core.deadline
+        if deadline != self._scheduled_deadline:
+            if self._deadline_handle is not None:
+                self._deadline_handle.cancel()
+            self._scheduled_deadline = deadline
+            self._deadline_handle = None if deadline == float("inf") else self.clock.call_at(deadline, self._on_deadline)
+
+    def _on_deadline(self) -> None:
+        self._deadline_handle = None
+        self._scheduled_deadline = float("inf")
+        self.core.advance(self.clock.time())
+        self._after_change()
+
+    def _flush(self) -> None:
+        events = self.core.take_events()
+        if events and self.sink.active:
+            for event in events:
+                self.sink.emit(event.at, self.name, event.name, event.data)
+
+    # -- views ---------------------------------------------------------------------------------
+
+    def pools(self) -> dict:
+        return self.core.all_pools()

@@ -1,0 +1,142 @@
+"""A Small Community Network: several control units on one clock, joined by H.323 lines.
+
+Each unit keeps its own feature key and licenses (a key of one never validates another's).
+Calls between units are admitted at both ends or at neither (rules/scn.py). A unit whose
+voicemail is central sends its callers to the central unit's Voicemail Pro, and only that
+unit is licensed for it [S19].
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+
+from emulator.config import VOICEMAIL_PARTY, UnitConfig
+from emulator.licensing import KeyAuthority
+from emulator.rules import Decision, connect_scn_call, hang_up_scn_call, offer_scn_call
+from emulator.runtime.clock import Clock
+from emulator.runtime.control_unit import ControlUnit
+from emulator.telemetry import EventSink
+
+
+class NetworkConfigError(ValueError):
+    """The units do not form a valid Small Community Network."""
+
+
+class Network:
+    def __init__(self, configs: Sequence[UnitConfig], clock: Clock, *, authority: KeyAuthority | None = None,
+                 sink: EventSink | None = None) -> None:
+        validate_network(configs)
+        self.clock = clock
+        self.sink = sink or EventSink()
+        self.units: dict[str, ControlUnit] = {
+            c.name: ControlUnit(c, clock, authority=authority, sink=self.sink) for c in configs}
+        self.cores = {name: unit.core for name, unit in self.units.items()}
+        self._ids = itertools.count(1)
+        self._routes: dict[object, tuple[str, str]] = {}  # cross-unit call id -> (from unit, to unit)
+
+    def __getitem__(self, name: str) -> ControlUnit:
+        try:
+            return self.units[name]
+        except KeyError:
+            raise LookupError(f"no unit named {name!r} (units: {', '.join(self.units)})") from None
+
+    async def start(self) -> None:
+        for unit in self.units.values():
+            await unit.start()
+
+    async def stop(self) -> None:
+        for unit in self.units.values():
+            await unit.stop()
+
+    def central_voicemail_of(self, unit_name: str) -> str | None:
+        voicemail = self[unit_name].config.voicemail
+        return voicemail.central if voicemail is not None and voicemail.central else None
+
+    def offer_call_now(self, call_id: object, from_unit: str, a: str, to_unit: str, b: str, *,
+                       answered: bool = True, emergency: bool = False) -> tuple[Decision, str]:
+        """(decision, the unit that decided). Calls to 'voicemail' go to the central server if there is one."""
+        if b == VOICEMAIL_PARTY and from_unit == to_unit:
+            to_unit = self.central_voicemail_of(from_unit) or from_unit
+        if from_unit == to_unit:
+            return self[from_unit].offer_call_now(call_id, a, b, answered=answered, emergency=emergency), from_unit
+        self[from_unit], self[to_unit]  # noqa: B018 - clear errors for unknown units
+        decision, where = offer_scn_call(self.cores, call_id, from_unit, a, to_unit, b, self.clock.time(),
+                                         answered=answered, emergency=emergency)
+        if self.sink.active:
+            self.sink.emit(self.clock.time(), where, "call.admitted" if decision.accepted else "call.rejected",
+                           {"call": call_id, "a": f"{from_unit}/{a}", "b": f"{to_unit}/{b}",
+                            "reason": decision.reason and decision.reason.value, "detail": decision.detail})
+        if decision.accepted:
+            self._routes[call_id] = (from_unit, to_unit)
+        return decision, where
+
+    def hang_up_now(self, call_id: object, unit: str) -> Decision:
+        route = self._routes.pop(call_id, None)
+        if route is None:
+            return self[unit].hang_up_now(call_id)
+        decision = hang_up_scn_call(self.cores, call_id, route[0], route[1], self.clock.time())
+        if self.sink.active:
+            self.sink.emit(self.clock.time(), route[1], "call.ended", {"call": call_id})
+        return decision
+
+    async def offer_call(self, from_unit: str, a: str, to_unit: str, b: str, *, call_id: object = None,
+                         duration: float | None = None, answered: bool = True,
+                         emergency: bool = False) -> tuple[Decision, str]:
+        call_id = f"net-{next(self._ids)}" if call_id is None else call_id
+        decision, where = self.offer_call_now(call_id, from_unit, a, to_unit, b, answered=answered,
+                                              emergency=emergency)
+        if decision.accepted and duration is not None:
+            self.clock.call_later(duration, self.hang_up_now, call_id, from_unit)
+        return decision, where
+
+    async def connect(self, call_id: object, unit: str) -> Decision:
+        route = self._routes.get(call_id)
+        if route is None:
+            return await self[unit].connect(call_id)
+        return connect_scn_call(self.cores, call_id, route[0], route[1], self.clock.time())
+
+    async def hang_up(self, call_id: object, unit: str) -> Decision:
+        return self.hang_up_now(call_id, unit)
+
+
+def validate_network(configs: Sequence[UnitConfig]) -> None:
+    """Unique names and feature keys, reciprocal H.323 lines, and the SCN size limits [S17]."""
+    names = [c.name for c in configs]
+    if len(set(names)) != len(names):
+        raise NetworkConfigError(f"units: duplicate unit name {next(n for n in names if names.count(n) > 1)!r}")
+    keys = [c.feature_key for c in configs]
+    if len(set(keys)) != len(keys):
+        dup = next(k for k in keys if keys.count(k) > 1)
+        raise NetworkConfigError(f"units: feature key {dup!r} is fitted to two units; each unit needs its own")
+    by_name = {c.name: c for c in configs}
+    for i, config in enumerate(configs):
+        for j, trunk in enumerate(config.trunks):
+            if trunk.type != "h323_scn":
+                continue
+            where = f"units[{i}].trunks[{j}].peer"
+            peer = by_name.get(trunk.peer or "")
+            if peer is None:
+                raise NetworkConfigError(f"{where}: no unit named {trunk.peer!r}")
+            if peer.name == config.name:
+                raise NetworkConfigError(f"{where}: a line cannot lead back to its own unit")
+            if not any(t.type == "h323_scn" and t.peer == config.name for t in peer.trunks):
+                raise NetworkConfigError(f"{where}: unit {peer.name!r} has no H.323 line back to {config.name!r}")
+        central = config.voicemail.central if config.voicemail else None
+        if central:
+            host = by_name.get(central)
+            if host is None or host.name == config.name:
+                raise NetworkConfigError(f"units[{i}].voicemail.central: no other unit named {central!r}")
+            if host.voicemail is None or host.voicemail.central:
+                raise NetworkConfigError(f"units[{i}].voicemail.central: unit {central!r} hosts no Voicemail Pro")
+    hosts = [c.name for c in configs if c.voicemail is not None and c.voicemail.central is None]
+    if len(configs) > 1 and any(c.voicemail and c.voicemail.central for c in configs) and len(hosts) > 1:
+        raise NetworkConfigError(f"units: only one central Voicemail Pro per network [S20], found {', '.join(hosts)}")
+    if len(configs) > 1:
+        max_systems = min(c.unit_model().capacity("scn_systems") for c in configs)
+        if len(configs) > max_systems:
+            raise NetworkConfigError(f"units: {len(configs)} systems exceed the network limit of {max_systems} [S17]")
+        max_users = min(c.unit_model().capacity("scn_users") for c in configs)
+        users = sum(len(c.users) for c in configs)
+        if users > max_users:
+            raise NetworkConfigError(f"units: {users} users exceed the network limit of {max_users} [S17]")

@@ -1,0 +1,86 @@
+"""Events with stable names, and the sink that hands them to whoever listens.
+
+Building an event costs more than making most decisions, so nothing is built unless a
+subscriber is attached: callers test `sink.active` first. Counting decisions is the
+runtime's job and happens always.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import NamedTuple
+
+# Stable names. A name is never changed or reused; new ones are added. Documented in docs/events.md.
+EVENT_NAMES: dict[str, str] = {
+    "call.admitted": "a call was admitted (every pool it needs was free)",
+    "call.rejected": "a call was refused; reason says why, detail which pool or party",
+    "call.connected": "a call was answered (set-up VCM released for direct media)",
+    "call.held": "a party was put on hold and hears music",
+    "call.hold_rejected": "music on hold needed a VCM channel and none was free",
+    "call.resumed": "a held call resumed",
+    "call.ended": "a call ended and released what it held",
+    "conference.joined": "a party joined a conference",
+    "conference.rejected": "a party could not join a conference",
+    "conference.left": "a party left a conference",
+    "endpoint.registered": "an IP phone registered with its license",
+    "endpoint.registered_unlicensed": "an Avaya IP phone registered without a license: emergency calls only",
+    "endpoint.rejected": "a registration was refused",
+    "endpoint.unregistered": "an IP phone unregistered",
+    "endpoint.licensed": "a waiting unlicensed phone got a freed license",
+    "endpoint.license_reserved": "a Reserve License extension took its license",
+    "application.started": "an application started with its license",
+    "application.fallback": "an application started without its license (e.g. Phone Manager Lite)",
+    "application.rejected": "an application could not start",
+    "application.stopped": "an application stopped",
+    "feature.licensed": "a configured feature (Mobility, CCC agent) got its license",
+    "feature.unlicensed": "a configured feature lost or could not get its license",
+    "voicemail_pro_server.running": "the Voicemail Pro server is licensed and running",
+    "voicemail_pro_server.stopped": "the Voicemail Pro server stopped (no valid license)",
+    "delta_server.running": "the Delta Server is licensed and running",
+    "delta_server.stopped": "the Delta Server stopped (no valid license)",
+    "license.valid": "a license key became Valid",
+    "license.invalid": "a license key became Invalid (wrong serial, altered, malformed, key absent)",
+    "license.expired": "a license key expired (e.g. a trial on day 60)",
+    "license.dormant": "a license key is Dormant (a license it needs is not valid)",
+    "license.obsolete": "a license key is Obsolete (not used by this release or unit)",
+    "license.unknown": "a license key was entered before any feature key was read",
+    "pool.limit_changed": "a pool's licensed or effective size changed",
+    "feature_key.present": "the feature key answered with its serial",
+    "feature_key.absent": "the feature key stopped answering; the grace period starts",
+    "feature_key.grace_expired": "the grace period ran out: licenses are invalid",
+    "feature_key.error": "the feature key answered something unusable",
+}
+
+
+class Event(NamedTuple):
+    at: float
+    unit: str
+    name: str
+    data: dict
+
+
+class EventSink:
+    """Fan-out of events to subscribers; inactive (and free) while nobody subscribes."""
+
+    __slots__ = ("_subscribers", "active")
+
+    def __init__(self) -> None:
+        self._subscribers: list[Callable[[Event], None]] = []
+        self.active = False
+
+    def subscribe(self, subscriber: Callable[[Event], None]) -> Callable[[], None]:
+        """Add a subscriber; returns the function that removes it."""
+        self._subscribers.append(subscriber)
+        self.active = True
+
+        def unsubscribe() -> None:
+            if subscriber in self._subscribers:
+                self._subscribers.remove(subscriber)
+            self.active = bool(self._subscribers)
+
+        return unsubscribe
+
+    def emit(self, at: float, unit: str, name: str, data: dict) -> None:
+        event = Event(at, unit, name, data)
+        for subscriber in self._subscribers:
+            subscriber(event)
