@@ -72,6 +72,15 @@ class ConfiguredFeatures:
         self._assign_pri(now)
         self._reserve_endpoints(now)
 
+    def baseline(self) -> dict[str, int]:
+        """Instances held by the configuration itself (not by calls, phones or applications)."""
+        held = {pool_id: count for pool_id, count in self._held.items() if count}
+        registrar = self.core.registrar
+        if registrar.reserved and registrar.avaya_pool is not None:
+            pool_id = registrar.avaya_pool.pool_id
+            held[pool_id] = held.get(pool_id, 0) + len(registrar.reserved)
+        return held
+
     def _take(self, pool_id: str) -> bool:
         if self.core.engine.pool(pool_id).try_acquire() is None:
             self._held[pool_id] = self._held.get(pool_id, 0) + 1

@@ -48,8 +48,9 @@ class UnitCore:
 
         self.vcm = CountedPool("vcm_channels", 0, Reason.NO_VCM_CHANNEL)
         non_ip = sum(1 for u in config.users if not hardware_catalogue().phone(u.phone).is_ip)
-        self.ip_extensions = CountedPool(
-            "ip_extensions", max(0, self.model.capacity("ip_extensions") - non_ip), Reason.CAPACITY_REACHED)
+        # IP phones: the extension limit less the non-IP extensions fitted, within the IP limit [S9][S10].
+        ip_slots = min(self.model.capacity("ip_extensions"), self.model.capacity("extensions") - non_ip)
+        self.ip_extensions = CountedPool("ip_extensions", max(0, ip_slots), Reason.CAPACITY_REACHED)
         self.delta_server_clients = CountedPool(
             "delta_server_clients", self.model.capacity("delta_server_clients"), Reason.CAPACITY_REACHED)
         self.trunk_pools: dict[str, CountedPool] = {}
@@ -166,5 +167,5 @@ class UnitCore:
         pools["vcm_channels"] = self.vcm
         pools["ip_extensions"] = self.ip_extensions
         pools["delta_server_clients"] = self.delta_server_clients
-        pools.update(self.trunk_pools)
+        pools.update((pool.pool_id, pool) for pool in self.trunk_pools.values())
         return pools

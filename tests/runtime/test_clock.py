@@ -1,0 +1,156 @@
+"""Virtual and wall clocks: order, limits, streams, cancellation, speed."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from emulator.runtime.clock import INF, VirtualClock, WallClock
+
+T0 = 1_800_000_000.0
+
+
+class Ticker:
+    """A stream firing every `period` seconds, `count` times."""
+
+    def __init__(self, clock, period, count, log):
+        self.clock, self.period, self.left, self.log = clock, period, count, log
+        self.next_time = clock.time() + period
+
+    def step(self):
+        self.log.append(("tick", self.clock.now))
+        self.left -= 1
+        self.next_time = self.next_time + self.period if self.left else INF
+
+
+async def test_virtual_clock_runs_in_time_order_and_fifo_on_ties():
+    clock, log = VirtualClock(T0), []
+    for delay, name in ((5, "c"), (1, "a"), (5, "d"), (3, "b")):
+        clock.call_later(delay, log.append, name)
+    await clock.run()
+    assert log == ["a", "b", "c", "d"] and clock.now == T0 + 5
+
+
+async def test_until_stops_and_stands_at_the_limit():
+    clock, log = VirtualClock(T0), []
+    clock.call_later(10, log.append, "early")
+    clock.call_later(100, log.append, "late")
+    await clock.run(until=T0 + 50)
+    assert log == ["early"] and clock.now == T0 + 50
+    await clock.run(until=T0 + 100)
+    assert log == ["early", "late"]
+
+
+async def test_cancelled_callbacks_do_not_run():
+    clock, log = VirtualClock(T0), []
+    handle = clock.call_later(1, log.append, "x")
+    handle.cancel()
+    assert handle.cancelled
+    await clock.run()
+    assert log == []
+
+
+async def test_streams_merge_with_the_heap_and_the_heap_wins_ties():
+    clock, log = VirtualClock(T0), []
+    clock.add_stream(Ticker(clock, 10, 3, log))
+    clock.call_later(10, log.append, ("timer", T0 + 10))
+    clock.call_later(25, log.append, ("timer", T0 + 25))
+    await clock.run()
+    assert log == [("timer", T0 + 10), ("tick", T0 + 10), ("tick", T0 + 20), ("timer", T0 + 25), ("tick", T0 + 30)]
+
+
+async def test_two_streams_interleave():
+    clock, log = VirtualClock(T0), []
+    clock.add_stream(Ticker(clock, 2, 3, log))
+    clock.add_stream(Ticker(clock, 3, 2, log))
+    await clock.run()
+    assert [t - T0 for _, t in log] == [2, 3, 4, 6, 6]
+
+
+async def test_stream_stops_at_until():
+    clock, log = VirtualClock(T0), []
+    clock.add_stream(Ticker(clock, 1, 100, log))
+    await clock.run(until=T0 + 10)
+    assert len(log) == 10
+    await clock.run(until=T0 + 20)
+    assert len(log) == 20
+
+
+async def test_async_callbacks_are_awaited_in_order():
+    clock, log = VirtualClock(T0), []
+
+    async def slow(name):
+        await asyncio.sleep(0)
+        log.append(name)
+
+    clock.call_later(1, slow, "first")
+    clock.call_later(2, log.append, "second")
+    await clock.run()
+    assert log == ["first", "second"]
+
+
+async def test_a_long_virtual_run_lets_other_tasks_run():
+    clock = VirtualClock(T0, yield_every=100)
+    for i in range(5000):
+        clock.call_later(i, int)
+    seen = []
+
+    async def watcher():
+        while True:
+            seen.append(clock.now)
+            await asyncio.sleep(0)
+
+    task = asyncio.create_task(watcher())
+    await clock.run()
+    task.cancel()
+    assert len(seen) >= 40 and clock.callbacks_run == 5000
+
+
+async def test_scheduling_in_the_past_runs_now():
+    clock, log = VirtualClock(T0), []
+    await clock.run(until=T0 + 10)
+    clock.call_at(T0, log.append, "late")
+    await clock.run()
+    assert log == ["late"] and clock.now == T0 + 10
+
+
+async def test_wall_clock_follows_real_time_at_the_given_speed():
+    loop = asyncio.get_running_loop()
+    clock, log = WallClock(T0, speed=100.0), []
+    clock.call_later(5, lambda: log.append(loop.time()))  # 5 virtual s = 50 ms real
+    start = loop.time()
+    await clock.run(until=T0 + 6)
+    assert len(log) == 1 and 0.04 <= log[0] - start < 0.5
+    assert clock.max_lateness < 0.2
+    assert clock.time() >= T0 + 6
+
+
+async def test_wall_clock_wakes_for_an_earlier_event_scheduled_while_it_sleeps():
+    loop = asyncio.get_running_loop()
+    clock, log = WallClock(T0, speed=100.0), []
+    clock.call_later(50, log.append, "far")  # 0.5 s real
+
+    async def add_soon():
+        await asyncio.sleep(0.01)
+        clock.call_at(T0 + 1.5, log.append, "near")
+
+    task = asyncio.create_task(add_soon())
+    start = loop.time()
+    await clock.run(until=T0 + 2)
+    await task
+    assert log == ["near"] and loop.time() - start < 0.3
+
+
+async def test_wall_clock_stamps_never_go_backwards():
+    clock = WallClock(T0, speed=1000.0)
+    stamps = []
+    for i in range(20):
+        clock.call_later(i * 0.5, lambda: stamps.append(clock.time()))
+    await clock.run(until=T0 + 10)
+    assert stamps == sorted(stamps)
+
+
+def test_bad_speed():
+    with pytest.raises(ValueError):
+        WallClock(T0, speed=0)
