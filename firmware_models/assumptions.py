@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from firmware_models.schema import Release
+from firmware_models.schema import HardwareCatalogue, Release
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +39,17 @@ def collect_assumptions(release: Release) -> list[AssumptionEntry]:
     for lset in release.license_sets:
         if lset.assumption:
             out.append(AssumptionEntry(rel, f"license_sets.{lset.id}", str(lset.expands_to), lset.assumption))
+    for name, policy in (("endpoints", release.endpoints), ("vcm", release.vcm)):
+        if policy.assumption:
+            out.append(AssumptionEntry(rel, name, "see the data file", policy.assumption))
     for general in release.assumptions:
         out.append(AssumptionEntry(rel, f"assumptions: {general.topic}", general.choice, general.reason))
+    return out
+
+
+def collect_hardware_assumptions(catalogue: HardwareCatalogue) -> list[AssumptionEntry]:
+    out = [AssumptionEntry("all", f"hardware.phones.{p.model}", p.kind, p.assumption)
+           for p in catalogue.phones if p.assumption]
+    out += [AssumptionEntry("all", f"hardware.vcm_modules.{m.type}", str(m.channels), m.assumption)
+            for m in catalogue.vcm_modules if m.assumption]
     return out

@@ -63,3 +63,11 @@ def test_reason_codes_are_all_documented():
     doc = (ROOT / "docs" / "reason-codes.md").read_text(encoding="utf-8")
     missing = [r.value for r in Reason if f"`{r.value}`" not in doc]
     assert not missing, f"reason codes missing from docs/reason-codes.md: {missing}"
+
+
+def test_event_names_are_all_documented():
+    from emulator.telemetry.events import EVENT_NAMES
+
+    doc = (ROOT / "docs" / "events.md").read_text(encoding="utf-8")
+    missing = [name for name in EVENT_NAMES if f"`{name}`" not in doc]
+    assert not missing, f"event names missing from docs/events.md: {missing}"

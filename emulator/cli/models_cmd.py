@@ -6,8 +6,8 @@ from typing import Annotated
 
 import typer
 
-from firmware_models import Release, available_releases, load_release
-from firmware_models.assumptions import collect_assumptions
+from firmware_models import Release, available_releases, hardware_catalogue, load_release
+from firmware_models.assumptions import collect_assumptions, collect_hardware_assumptions
 from emulator.cli.output import UserError, console, print_json, table
 
 app = typer.Typer(help="Control units, capacities and license catalogues per firmware release.", no_args_is_help=True)
@@ -115,7 +115,7 @@ def list_assumptions(
     markdown: Annotated[bool, typer.Option("--markdown", help="Print the Markdown of docs/assumptions.md.")] = False,
 ) -> None:
     """Every value the data chose where the reference material is silent."""
-    entries = [e for v in available_releases() for e in collect_assumptions(load_release(v))]
+    entries = all_assumptions()
     if json_out:
         print_json([{"release": e.release, "where": e.where, "value": e.value, "reason": e.reason} for e in entries])
     elif markdown:
@@ -123,6 +123,12 @@ def list_assumptions(
     else:
         console().print(table("Assumptions", ["release", "where", "value", "reason"],
                               [[e.release, e.where, e.value, e.reason] for e in entries]))
+
+
+def all_assumptions() -> list:
+    """Every release's assumptions, then the hardware catalogue's."""
+    entries = [e for v in available_releases() for e in collect_assumptions(load_release(v))]
+    return entries + collect_hardware_assumptions(hardware_catalogue())
 
 
 def assumptions_markdown(entries: list) -> str:
@@ -139,7 +145,8 @@ def assumptions_markdown(entries: list) -> str:
         "",
     ]
     for version in dict.fromkeys(e.release for e in entries):
-        lines += [f"## Release {version}", "", "| where | value | reason |", "|---|---|---|"]
+        title = "Hardware (every release)" if version == "all" else f"Release {version}"
+        lines += [f"## {title}", "", "| where | value | reason |", "|---|---|---|"]
         for e in entries:
             if e.release == version:
                 lines.append(f"| `{e.where}` | {_cell(e.value)} | {_cell(e.reason)} |")
