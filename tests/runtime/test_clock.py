@@ -154,3 +154,11 @@ async def test_wall_clock_stamps_never_go_backwards():
 def test_bad_speed():
     with pytest.raises(ValueError):
         WallClock(T0, speed=0)
+
+
+async def test_streams_also_run_on_the_wall_clock():
+    clock, log = WallClock(T0, speed=1000.0), []
+    clock.add_stream(Ticker(clock, 10, 3, log))
+    clock.call_later(15, log.append, ("timer", T0 + 15))
+    await clock.run(until=T0 + 40)
+    assert [entry[0] for entry in log] == ["tick", "timer", "tick", "tick"]
