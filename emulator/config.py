@@ -122,6 +122,10 @@ class UnitConfig(_Strict):
     voicemail: VoicemailConfig | None = None
     delta_server: bool = False
     """Run the Delta Server (Compact Contact Center / CBC data source), one per unit."""
+    contactstore: bool = False
+    """Record calls with ContactStore (one ContactStore license per system [S19][S22])."""
+    expansion_modules: int = Field(default=0, ge=0, le=12)
+    """Expansion modules fitted; on an IP500 they need Professional Edition [S4]."""
 
     @field_validator("name")
     @classmethod

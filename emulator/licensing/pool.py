@@ -120,19 +120,20 @@ def take_all(pools: tuple[CountedPool, ...]) -> CountedPool | None:
 
     The hot path of call admission; a refusal is counted in the refusing pool only.
     """
+    taken = 0
     for pool in pools:
         in_use = pool.in_use + 1
         if in_use > pool.effective:
-            for taken in pools:
-                if taken is pool:
-                    break
-                taken.in_use -= 1
+            # Undo by position: a pool may stand in the tuple more than once (two VCM channels).
+            for earlier in pools[:taken]:
+                earlier.in_use -= 1
             reason = pool._refusal
             pool.refusals[reason] = pool.refusals.get(reason, 0) + 1
             return pool
         pool.in_use = in_use
         if in_use > pool.peak:
             pool.peak = in_use
+        taken += 1
     return None
 
 

@@ -16,6 +16,10 @@ Order and rules:
   given to trunks in configuration order [S28]. One PRI trunk is taken to be one card.
 - Reserve License extensions: an Avaya IP Endpoints instance each, by extension number,
   kept while unregistered [S8].
+- ContactStore (contactstore: true): one contactstore instance per system, also on the
+  remote units of a network with central voicemail [S19][S22].
+- Expansion modules on an IP500: they run only in Professional Edition, i.e. with an IP500
+  Upgrade Standard to Professional license [S4]. The extensions on them are not modelled.
 """
 
 from __future__ import annotations
@@ -29,8 +33,8 @@ if TYPE_CHECKING:
     from emulator.rules.unit_core import UnitCore
 
 PRI_FREE_CHANNELS = 8
-_WATCHED = {"voicemail_pro", "compact_contact_center", "mobility_features", "ccc_agent",
-            "ip500_universal_pri_additional_channels", "avaya_ip_endpoints"}
+_WATCHED = {"voicemail_pro", "compact_contact_center", "mobility_features", "ccc_agent", "contactstore",
+            "ip500_universal_pri_additional_channels", "avaya_ip_endpoints", "ip500_upgrade_standard_to_professional"}
 
 
 class ConfiguredFeatures:
@@ -46,6 +50,8 @@ class ConfiguredFeatures:
         self.licensed: dict[str, set[str]] = {"mobility_features": set(), "ccc_agent": set()}
         self._held: dict[str, int] = {}
         self._first = True
+        self.contactstore_running = False
+        self.expansion_modules_running = False
 
     def reassign(self, now: float, changed_pools: set[str]) -> None:
         if not self._first and not (changed_pools & _WATCHED):
@@ -66,6 +72,15 @@ class ConfiguredFeatures:
         running = core.config.delta_server and self._take("compact_contact_center")
         self._announce(now, "delta_server", running, core.delta_server_running)
         core.delta_server_running = running
+
+        running = core.config.contactstore and self._take("contactstore")
+        self._announce(now, "contactstore", running, self.contactstore_running)
+        self.contactstore_running = running
+
+        ip500 = "ip500_vcm" in core.model.vcm_module_families
+        running = core.config.expansion_modules > 0 and (not ip500 or self._take("ip500_upgrade_standard_to_professional"))
+        self._announce(now, "expansion_modules", running, self.expansion_modules_running)
+        self.expansion_modules_running = running
 
         self._assign(now, "mobility_features", self.mobility_users, enabled=True)
         self._assign(now, "ccc_agent", self.agents, enabled=core.delta_server_running)

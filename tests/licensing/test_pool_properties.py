@@ -118,3 +118,24 @@ def test_trial_boundary_is_exact_to_the_second(issued_offset, probe):
     engine.advance(now)
     expected = Reason.LICENSE_EXPIRED if now >= end else None
     assert engine.acquire("mobility_features", now) is expected
+
+
+@given(limits=st.lists(st.integers(0, 3), min_size=1, max_size=4), repeats=st.lists(st.integers(1, 3), min_size=4, max_size=4),
+       attempts=st.integers(1, 6))
+def test_take_all_is_all_or_nothing_even_with_a_pool_listed_twice(limits, repeats, attempts):
+    """A codec-mismatch call lists the VCM pool twice: a refusal must undo every take."""
+    from emulator.licensing import CountedPool, give_all, take_all
+
+    pools = [CountedPool(f"p{i}", limit) for i, limit in enumerate(limits)]
+    plan = tuple(p for p, n in zip(pools, repeats, strict=False) for _ in range(n))
+    granted = 0
+    for _ in range(attempts):
+        before = [p.in_use for p in pools]
+        if take_all(plan) is None:
+            granted += 1
+        else:
+            assert [p.in_use for p in pools] == before
+        assert all(p.in_use <= p.effective for p in pools)
+    for _ in range(granted):
+        give_all(plan)
+    assert all(p.in_use == 0 for p in pools)

@@ -117,3 +117,15 @@ def test_ip500_pri_trunks_have_eight_free_channels_and_licenses_for_more():
     assert core.trunk_pools["pri1"].effective == 30 and core.trunk_pools["pri2"].effective == 8 + 8
     core = build(model="IP406 V2", trunks=trunks, users=[user("201")])
     assert core.trunk_pools["pri1"].effective == 30  # the PRI license is an IP500 one
+
+
+def test_contactstore_is_licensed_per_system():
+    assert build(contactstore=True, licenses=keys(("contactstore", 1))).configured.contactstore_running
+    assert not build(contactstore=True).configured.contactstore_running
+
+
+def test_ip500_expansion_modules_need_professional_edition():
+    assert not build(expansion_modules=2).configured.expansion_modules_running
+    core = build(expansion_modules=2, licenses=keys(("ip500_upgrade_standard_to_professional", 1)))
+    assert core.configured.expansion_modules_running
+    assert build(model="IP406 V2", expansion_modules=2).configured.expansion_modules_running  # no such license there
