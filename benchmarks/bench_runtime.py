@@ -7,8 +7,10 @@ The emulator side is an IP500 (6.0) with 30 SIP Trunk Channel licenses, a 64-cha
 trunk and a VCM 64 card, taking SIP calls to an analog extension: every call takes a trunk
 channel, a SIP license and a VCM channel for its whole length, and is counted by reason.
 Time is virtual. The reference is an idiomatic SimPy model of the same load: a process per
-call and a counter. Both run in this process, alternately (median of --repeat), from the
-same seed and the same draws, and must block exactly the same calls.
+call and a counter. Both run in this process from the same seed and the same draws, and
+must block exactly the same calls. Each emulator run is paired with the SimPy run right
+after it, and the ratio reported is the median of the pairs' ratios: a shared machine's
+speed drifts, and a pair sees the same conditions.
 
 Targets (issue #3): emulator >= 2.5x the SimPy model; memory per active call <= 1 KB.
 A busy hour on a fully loaded IP500 (128 SIP channels) is timed as well.
@@ -34,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from emulator.config import UnitConfig  # noqa: E402
 from emulator.licensing import KeyAuthority, LicenseFields  # noqa: E402
 from emulator.runtime import ControlUnit, VirtualClock  # noqa: E402
-from emulator.runtime.traffic import PoissonCalls  # noqa: E402
+from emulator.runtime.traffic import poisson_calls  # noqa: E402
 from firmware_models import feature_codes  # noqa: E402
 
 T0 = 1_800_000_000.0
@@ -55,8 +57,8 @@ async def _emulate(config: UnitConfig, erlangs: float, hold: float, calls: int, 
     unit = ControlUnit(config, clock)
     await unit.start()
     offer, hang_up = unit.call_functions()
-    source = PoissonCalls(clock, offer, hang_up, "sip1", "201",
-                          rate_per_s=erlangs / hold, mean_hold_s=hold, calls=calls, seed=seed)
+    source = poisson_calls(clock, offer, hang_up, "sip1", "201",
+                           rate_per_s=erlangs / hold, mean_hold_s=hold, calls=calls, seed=seed)
     source.start()
     started = time.perf_counter()
     await clock.run()
@@ -79,7 +81,7 @@ def simpy_run(channels: int, erlangs: float, hold: float, calls: int, seed: int)
 
     env = simpy.Environment()
     rand = random.Random(seed).random
-    mean_interval = hold / erlangs
+    mean_interval = 1.0 / (erlangs / hold)  # the same arithmetic as the emulator's source
     busy = blocked = 0
 
     def call(duration: float):
@@ -137,8 +139,8 @@ def busy_hour(calls_per_hour: int = 2_560, hold: float = 180.0) -> tuple[float, 
         unit = ControlUnit(config, clock)
         await unit.start()
         offer, hang_up = unit.call_functions()
-        source = PoissonCalls(clock, offer, hang_up, "sip1", "201",
-                              rate_per_s=calls_per_hour / 3600.0, mean_hold_s=hold, calls=10**9, seed=7)
+        source = poisson_calls(clock, offer, hang_up, "sip1", "201",
+                               rate_per_s=calls_per_hour / 3600.0, mean_hold_s=hold, calls=10**9, seed=7)
         source.start()
         started = time.perf_counter()
         await clock.run(until=T0 + 3600.0)
@@ -154,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--erlangs", type=float, default=20.3)
     parser.add_argument("--hold", type=float, default=180.0)
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=5, help="pairs of runs (default 5)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     try:
@@ -164,23 +166,29 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     config = unit_config(args.channels, 64, ["vcm64"])
-    emu_walls, simpy_walls = [], []
+    warm_up = max(1000, args.calls // 20)  # untimed, for both: imports, caches, the interpreter's specialisation
+    emulator_run(config, args.erlangs, args.hold, warm_up, args.seed)
+    simpy_run(args.channels, args.erlangs, args.hold, warm_up, args.seed)
+    emu_walls, simpy_walls, ratios = [], [], []
     for _ in range(args.repeat):
-        emu_blocked, wall = emulator_run(config, args.erlangs, args.hold, args.calls, args.seed)
-        emu_walls.append(wall)
-        ref_blocked, wall = simpy_run(args.channels, args.erlangs, args.hold, args.calls, args.seed)
-        simpy_walls.append(wall)
+        emu_blocked, emu_wall = emulator_run(config, args.erlangs, args.hold, args.calls, args.seed)
+        ref_blocked, ref_wall = simpy_run(args.channels, args.erlangs, args.hold, args.calls, args.seed)
         if emu_blocked != ref_blocked:
             print(f"FAIL: the emulator blocked {emu_blocked} calls, SimPy {ref_blocked}", file=sys.stderr)
             return 1
+        emu_walls.append(emu_wall)
+        simpy_walls.append(ref_wall)
+        ratios.append(ref_wall / emu_wall)
     emu_rate = args.calls / statistics.median(emu_walls)
     simpy_rate = args.calls / statistics.median(simpy_walls)
+    ratio = statistics.median(ratios)
     per_call = memory_per_active_call()
     hour_wall, hour_attempts, hour_blocked = busy_hour()
     results = {
         "calls": args.calls, "channels": args.channels, "erlangs": args.erlangs, "blocked": emu_blocked,
         "blocking": emu_blocked / args.calls,
-        "emulator_calls_per_s": emu_rate, "simpy_calls_per_s": simpy_rate, "ratio": emu_rate / simpy_rate,
+        "emulator_calls_per_s": emu_rate, "simpy_calls_per_s": simpy_rate, "ratio": ratio,
+        "pair_ratios": [round(r, 3) for r in ratios],
         "bytes_per_active_call": per_call,
         "busy_hour_wall_s": hour_wall, "busy_hour_attempts": hour_attempts, "busy_hour_blocked": hour_blocked,
     }
@@ -196,7 +204,8 @@ def main(argv: list[str] | None = None) -> int:
               f"{emu_blocked:,} blocked ({results['blocking']:.4%}) in both models")
         print(f"emulator (full enforcement)  {emu_rate:>10,.0f} calls/s")
         print(f"SimPy (process per call)     {simpy_rate:>10,.0f} calls/s")
-        print(f"ratio                        {results['ratio']:>10.2f}x")
+        print(f"ratio (median of pairs)      {results['ratio']:>10.2f}x   pairs: "
+              + ", ".join(f"{r:.2f}" for r in ratios))
         print(f"memory per active call       {per_call:>10.0f} bytes")
         print(f"busy hour, IP500 128 ch      {hour_wall:>10.3f} s wall for {hour_attempts:,} attempts "
               f"({hour_blocked} blocked)")

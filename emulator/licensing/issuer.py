@@ -56,45 +56,18 @@ class LicenseIssuer:
         trial: bool = False,
         validity_days: int = 0,
     ) -> list[IssuedLicense]:
-        """Keys for one order line: a license id, or a license set id (which expands to several keys)."""
-        serial = normalize_serial(serial)
-        if instances is not None and instances < 1:
-            raise IssueError(f"instances must be a positive whole number, got {instances}")
-        if validity_days < 0:
-            raise IssueError(f"validity must be >= 0 days, got {validity_days}")
-        lines = self._order_lines(feature, instances)
-        if trial:
-            validity_days = self.release.feature_key.trial_days.value
+        """Keys for one order line, recorded in the registry (which enforces one trial per serial)."""
         # The same order twice in one second would give the same key text, i.e. one
         # license: step the issue time a second on until the keys are new.
         for step in range(_MAX_SAME_SECOND_ORDERS):
-            issued = self._make_keys(serial, lines, issued_at + step, trial, validity_days)
+            issued = order_keys(self.authority, self.release, serial, feature, issued_at=issued_at + step,
+                                instances=instances, trial=trial, validity_days=validity_days)
             try:
                 self.registry.record_issued([lic.entry() for lic in issued])
             except DuplicateKeyError:
                 continue
             return issued
         raise IssueError(f"more than {_MAX_SAME_SECOND_ORDERS} identical orders at {issued_at}; try again")
-
-    def _make_keys(self, serial: str, lines: list[tuple[str, int]], issued_at: int, trial: bool,
-                   validity_days: int) -> list[IssuedLicense]:
-        issued = []
-        for license_id, count in lines:
-            spec = self.release.license(license_id)
-            if spec.obsolete:
-                raise IssueError(f"{license_id} is obsolete in release {self.release.release}; "
-                                 "issue it with the release that uses it (--release)")
-            if trial and not spec.trial:
-                raise IssueError(f"no trial is offered for {license_id}")
-            if count > MAX_INSTANCES:
-                raise IssueError(f"instances must be at most {MAX_INSTANCES}, got {count}")
-            fields = LicenseFields(self._codes.by_id[license_id], count, issued_at, validity_days, trial)
-            try:
-                key = self.authority.issue(fields, serial)
-            except ValueError as exc:
-                raise IssueError(str(exc)) from None
-            issued.append(IssuedLicense(key, serial, license_id, count, trial, issued_at, fields.expires_at))
-        return issued
 
     def exchange(self, from_serial: str, to_serial: str, keys: Iterable[tuple[int, str]]) -> list[tuple[str, IssuedLicense]]:
         """Re-issue keys valid on from_serial for to_serial, recording the old ones as exchanged.
@@ -123,13 +96,48 @@ class LicenseIssuer:
         self.registry.record_exchange([(old.entry(), new.entry()) for old, new in pairs])
         return [(old.key, new) for old, new in pairs]
 
-    def _order_lines(self, feature: str, instances: int | None) -> list[tuple[str, int]]:
-        licenses = self.release.licenses_by_id()
-        if feature in licenses:
-            return [(feature, instances or licenses[feature].default_instances)]
-        for lset in self.release.license_sets:
-            if lset.id == feature:
-                sets = instances or 1
-                return [(lic_id, per_set * sets) for lic_id, per_set in lset.expands_to.items()]
-        raise IssueError(f"unknown feature {feature!r} in release {self.release.release} "
-                         "(see 'ipo-emu models show IP500')")
+
+def order_keys(authority: KeyAuthority, release: Release, serial: str, feature: str, *, issued_at: int,
+               instances: int | None = None, trial: bool = False, validity_days: int = 0) -> list[IssuedLicense]:
+    """The keys of one order line, checked against the release catalogue; records nothing.
+
+    feature: a license id, or a license set id (one key per license in the set; instances
+    then counts sets).
+    """
+    serial = normalize_serial(serial)
+    if instances is not None and instances < 1:
+        raise IssueError(f"instances must be a positive whole number, got {instances}")
+    if validity_days < 0:
+        raise IssueError(f"validity must be >= 0 days, got {validity_days}")
+    if trial:
+        validity_days = release.feature_key.trial_days.value
+    codes = feature_codes()
+    issued = []
+    for license_id, count in _order_lines(release, feature, instances):
+        spec = release.license(license_id)
+        if spec.obsolete:
+            raise IssueError(f"{license_id} is obsolete in release {release.release}; "
+                             "issue it with the release that uses it (--release)")
+        if trial and not spec.trial:
+            raise IssueError(f"no trial is offered for {license_id}")
+        if count > MAX_INSTANCES:
+            raise IssueError(f"instances must be at most {MAX_INSTANCES}, got {count}")
+        fields = LicenseFields(codes.by_id[license_id], count, issued_at, validity_days, trial)
+        try:
+            key = authority.issue(fields, serial)
+        except ValueError as exc:
+            raise IssueError(str(exc)) from None
+        issued.append(IssuedLicense(key, serial, license_id, count, trial, issued_at, fields.expires_at))
+    return issued
+
+
+def _order_lines(release: Release, feature: str, instances: int | None) -> list[tuple[str, int]]:
+    licenses = release.licenses_by_id()
+    if feature in licenses:
+        return [(feature, instances or licenses[feature].default_instances)]
+    for lset in release.license_sets:
+        if lset.id == feature:
+            sets = instances or 1
+            return [(lic_id, per_set * sets) for lic_id, per_set in lset.expands_to.items()]
+    raise IssueError(f"unknown feature {feature!r} in release {release.release} "
+                     "(see 'ipo-emu models show IP500')")

@@ -9,9 +9,10 @@ once and kept as a plan, so admitting a call is a handful of counter operations.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from typing import TYPE_CHECKING, NamedTuple
 
-from emulator.licensing import CountedPool, give_all, take_all
+from emulator.licensing import CountedPool, PoolUnderflowError, give_all
 from emulator.reasons import Reason
 from emulator.rules.decision import (
     ADMITTED,
@@ -43,74 +44,129 @@ class CallPlan(NamedTuple):
     voicemail: bool
 
 
-# An active call is a small list, the cheapest mutable record CPython builds:
-# [pools held, set-up VCM channels still held, answered, VCM channels playing music on hold, plan].
-POOLS, SETUP_VCM, ANSWERED, ON_HOLD, PLAN = range(5)
+# The hot path works on a plain tuple per party pair, (pools, set-up VCM, checks, voicemail,
+# plan): CPython 3.11 specialises unpacking and indexing of exact tuples only, not of
+# NamedTuples. An active call is that tuple (it already exists: no allocation) while it
+# needs no state of its own, which is the common case; a call still in SIP set-up or put on
+# hold gets a small list instead: [route, set-up VCM channels held, answered, VCM on hold].
+ROUTE, SETUP_VCM, ANSWERED, ON_HOLD = range(4)
+_POOLS, _PLAN = 0, 4
 
 
 class CallTable:
     def __init__(self, core: UnitCore) -> None:
         self.core = core
         self.vcm = core.vcm
-        self.active: dict[object, list] = {}
+        self.active: dict[object, tuple | list] = {}
         self.admitted = 0
         self.rejections: Counter[tuple[str, str]] = Counter()  # (reason, detail) -> count
         self.conferences: dict[object, dict[str, tuple[tuple[CountedPool, ...], int]]] = {}
-        self._plans: dict[tuple[str, str], CallPlan] = {}
-        self._last: tuple[str, str, CallPlan] | None = None  # one-entry cache: traffic repeats its pair
+        self._routes: dict[tuple[str, str], tuple] = {}
+        self.offer = self._make_offer()
+        self.hang_up = self._make_hang_up()
 
     def plan(self, a: str, b: str) -> CallPlan:
-        plan = self._plans.get((a, b))
-        if plan is None:
+        return self._route(a, b)[_PLAN]
+
+    def _route(self, a: str, b: str) -> tuple:
+        route = self._routes.get((a, b))
+        if route is None:
             if a == b:
                 raise ValueError(f"a call needs two different parties, got {a!r} twice")
             pa, pb = self.core.party(a), self.core.party(b)
             setup, connected = vcm_need(pa, pb)
-            plan = self._plans[(a, b)] = CallPlan(
-                pa, pb, pa.line_pools + pb.line_pools + (self.vcm,) * connected, setup - connected, connected,
-                tuple(p for p in (pa, pb) if p.needs_registration),
-                VOICEMAIL in (pa.kind, pb.kind))
-        return plan
+            plan = CallPlan(pa, pb, pa.line_pools + pb.line_pools + (self.vcm,) * connected, setup - connected,
+                            connected, tuple(p for p in (pa, pb) if p.needs_registration),
+                            VOICEMAIL in (pa.kind, pb.kind))
+            route = self._routes[(a, b)] = (plan.pools, plan.setup_vcm, plan.checks, plan.voicemail, plan)
+        return route
 
-    def offer(self, call_id: object, a: str, b: str, now: float,
-              answered: bool = True, emergency: bool = False) -> Decision:
-        """A call between parties a and b. answered=False leaves it in set-up until connect()."""
-        core = self.core
-        if now >= core.deadline:
-            core.advance(now)
-        last = self._last
-        if last is not None and last[0] is a and last[1] is b:
-            plan = last[2]
-        else:
-            plan = self._plans.get((a, b)) or self.plan(a, b)
-            self._last = (a, b, plan)
-        _, _, pools, setup, _, checks, voicemail = plan  # one unpack beats five attribute reads
-        for party in checks:
-            if not party.registered:
-                return self._refuse(Reason.NOT_REGISTERED, party.name)
-            if not (party.endpoint_licensed or emergency):
-                return self._refuse(Reason.ENDPOINT_UNLICENSED, party.name)
-        if voicemail and not core.voicemail_running:
-            return self._refuse(Reason.VOICEMAIL_NOT_RUNNING, "")
-        refusing = take_all(pools)
-        if refusing is not None:
-            return self._refuse(refusing.refusal_reason, refusing.pool_id)
-        if setup:
-            reason = self.vcm.try_acquire(setup)
-            if reason is not None:
-                give_all(pools)
-                return self._refuse(reason, self.vcm.pool_id)
-            if answered:
-                self.vcm.release(setup)
-                setup = 0
-        record = [pools, setup, answered, 0, plan]
-        if self.active.setdefault(call_id, record) is not record:
-            give_all(pools)
+    def _make_offer(self) -> Callable[..., Decision]:
+        """offer(call_id, a, b, now, answered=True, emergency=False): a call between parties a and b.
+
+        answered=False leaves it in set-up until connect(). Built as a closure over the
+        table's state because it runs once per call attempt; the pool bookkeeping is
+        take_all's (licensing/pool.py), written out here for the same reason.
+        """
+        table, core, vcm = self, self.core, self.vcm
+        routes, route_for, refuse, setdefault = self._routes, self._route, self._refuse, self.active.setdefault
+        last_a = last_b = last_route = None  # one-entry cache: traffic repeats its pair
+
+        def offer(call_id: object, a: str, b: str, now: float, answered: bool = True,
+                  emergency: bool = False) -> Decision:
+            nonlocal last_a, last_b, last_route
+            if now >= core.deadline:
+                core.advance(now)
+            if a is last_a and b is last_b:
+                route = last_route
+            else:
+                route = routes.get((a, b)) or route_for(a, b)
+                last_a, last_b, last_route = a, b, route
+            pools, setup, checks, voicemail, _ = route
+            for party in checks:
+                if not party.registered:
+                    return refuse(Reason.NOT_REGISTERED, party.name)
+                if not (party.endpoint_licensed or emergency):
+                    return refuse(Reason.ENDPOINT_UNLICENSED, party.name)
+            if voicemail and not core.voicemail_running:
+                return refuse(Reason.VOICEMAIL_NOT_RUNNING, "")
+            taken = 0
+            for pool in pools:
+                in_use = pool.in_use + 1
+                if in_use > pool.effective:
+                    for earlier in pools[:taken]:  # undo by position: VCM may be listed twice
+                        earlier.in_use -= 1
+                    reason = pool._refusal
+                    pool.refusals[reason] = pool.refusals.get(reason, 0) + 1
+                    return refuse(reason, pool.pool_id)
+                pool.in_use = in_use
+                if in_use > pool.peak:
+                    pool.peak = in_use
+                taken += 1
+            record: tuple | list = route
             if setup:
-                self.vcm.release(setup)
-            raise ValueError(f"call id {call_id!r} is already in use")
-        self.admitted += 1
-        return ADMITTED
+                reason = vcm.try_acquire(setup)
+                if reason is not None:
+                    give_all(pools)
+                    return refuse(reason, vcm.pool_id)
+                if answered:
+                    vcm.release(setup)
+                else:
+                    record = [route, setup, False, 0]
+            elif not answered:
+                record = [route, 0, False, 0]
+            if setdefault(call_id, record) is not record:
+                give_all(pools)
+                if type(record) is list and record[SETUP_VCM]:
+                    vcm.release(record[SETUP_VCM])
+                raise ValueError(f"call id {call_id!r} is already in use")
+            table.admitted += 1
+            return ADMITTED
+
+        return offer
+
+    def _make_hang_up(self) -> Callable[[object, float], Decision]:
+        """hang_up(call_id, now): release everything the call holds (give_all, written out)."""
+        active, vcm = self.active, self.vcm
+
+        def hang_up(call_id: object, now: float) -> Decision:
+            try:
+                call = active.pop(call_id)
+            except KeyError:
+                raise LookupError(f"no active call {call_id!r}") from None
+            if type(call) is list:
+                held = call[SETUP_VCM] + call[ON_HOLD]
+                if held:
+                    vcm.release(held)
+                call = call[ROUTE]
+            for pool in call[_POOLS]:
+                in_use = pool.in_use - 1
+                if in_use < 0:
+                    raise PoolUnderflowError(f"pool {pool.pool_id}: releasing 1 with none in use")
+                pool.in_use = in_use
+            return ENDED
+
+        return hang_up
 
     def _refuse(self, reason: Reason, detail: str) -> Decision:
         self.rejections[(reason.value, detail)] += 1
@@ -121,9 +177,18 @@ class CallTable:
         self.hang_up(call_id, now)
         self.admitted -= 1
 
+    def _stateful(self, call_id: object) -> list:
+        """The call's record as a list (made on first need: connect, hold)."""
+        call = self.active.get(call_id)
+        if call is None:
+            raise LookupError(f"no active call {call_id!r}")
+        if type(call) is not list:
+            call = self.active[call_id] = [call, 0, True, 0]
+        return call
+
     def connect(self, call_id: object, now: float) -> Decision:
         """The call is answered: IP parties with the same codec now talk directly."""
-        call = self._call(call_id)
+        call = self._stateful(call_id)
         if not call[ANSWERED]:
             call[ANSWERED] = True
             if call[SETUP_VCM]:
@@ -133,8 +198,8 @@ class CallTable:
 
     def hold(self, call_id: object, held_party: str, now: float) -> Decision:
         """held_party hears music on hold: from the TDM bus, so an IP party needs a VCM channel."""
-        call = self._call(call_id)
-        plan = call[PLAN]
+        call = self._stateful(call_id)
+        plan = call[ROUTE][_PLAN]
         party = plan.a if held_party == plan.a.name else plan.b if held_party == plan.b.name else None
         if party is None:
             raise LookupError(f"{held_party!r} is not a party to call {call_id!r}")
@@ -148,28 +213,15 @@ class CallTable:
         return HELD
 
     def resume(self, call_id: object, now: float) -> Decision:
-        call = self._call(call_id)
+        call = self._stateful(call_id)
         if call[ON_HOLD]:
             self.vcm.release(call[ON_HOLD])
             call[ON_HOLD] = 0
         return RESUMED
 
-    def hang_up(self, call_id: object, now: float) -> Decision:
-        try:
-            call = self.active.pop(call_id)
-        except KeyError:
-            raise LookupError(f"no active call {call_id!r}") from None
-        give_all(call[POOLS])
-        held = call[SETUP_VCM] + call[ON_HOLD]
-        if held:
-            self.vcm.release(held)
-        return ENDED
-
-    def _call(self, call_id: object) -> list:
-        call = self.active.get(call_id)
-        if call is None:
-            raise LookupError(f"no active call {call_id!r}")
-        return call
+    def plan_of(self, call_id: object) -> CallPlan:
+        call = self.active[call_id]
+        return (call[ROUTE] if type(call) is list else call)[_PLAN]
 
     # -- conferences: one VCM channel per IP party [S12] ---------------------------------
 

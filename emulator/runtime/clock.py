@@ -8,12 +8,15 @@ the waiting differs, so the same units and traffic run under either.
 Times are Unix seconds, so license dates (trial expiry) and simulated time agree.
 Callbacks are plain functions. One that returns a coroutine (a feature-key check that talks
 to a device) is awaited before the next runs.
+
+The heap holds (when, seq, fn, arg) and runs fn(arg, when): a fixed-arity call, the
+cheapest CPython makes, for the hottest entries (a call's hang-up). Callbacks with other
+arguments (call_at) are wrapped once when scheduled.
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
 import heapq
 import itertools
 from abc import ABC, abstractmethod
@@ -30,8 +33,8 @@ class Stream(Protocol):
     next_time: float
     """When its next event is due; infinity once it has no more."""
 
-    def step(self) -> None:
-        """Handle the event due at next_time and move next_time on."""
+    def step(self, now: float) -> None:
+        """Handle the event due at now (its next_time) and move next_time on."""
 
 _ENTRY_TIME, _ENTRY_FN = 0, 2
 
@@ -73,30 +76,30 @@ class Clock(ABC):
     def call_at(self, when: float, fn: Callable[..., Any], *args: Any) -> TimerHandle:
         if when < self.now:
             when = self.now  # the past is now: a clock never runs anything backwards
-        entry = [when, next(self._seq), fn, args]
+        entry = [when, next(self._seq), _call_with_args, (fn, args)]
         heapq.heappush(self._heap, entry)
         return TimerHandle(entry)
 
     def call_later(self, delay: float, fn: Callable[..., Any], *args: Any) -> TimerHandle:
         return self.call_at(self.time() + delay, fn, *args)
 
-    def schedule(self, when: float, fn: Callable[..., Any], args: tuple = ()) -> None:
-        """call_at without a handle (it cannot be cancelled): the cheap way for hot paths.
+    def schedule(self, when: float, fn: Callable[[Any, float], Any], arg: Any = None) -> None:
+        """Run fn(arg, when) at `when`; no handle (it cannot be cancelled): the cheap way.
 
         `when` must not be in the past: hot-path callers schedule from the current time.
         """
-        heapq.heappush(self._heap, (when, next(self._seq), fn, args))
+        heapq.heappush(self._heap, (when, next(self._seq), fn, arg))
 
-    def pusher(self) -> tuple[Callable[[tuple], None], Callable[[], int]]:
-        """(push, next_seq) for the hottest paths: push((when, next_seq(), fn, args)) is
-        schedule() without a Python frame. Both are C-level callables."""
-        return functools.partial(heapq.heappush, self._heap), self._seq.__next__
+    def fast_lane(self) -> tuple[list, Callable[[], int]]:
+        """(heap, next_seq) for the hottest paths: heapq.heappush(heap, (when, next_seq(), fn, arg))
+        is schedule() without a Python frame. The entry runs fn(arg, when)."""
+        return self._heap, self._seq.__next__
 
     def add_stream(self, stream: Stream) -> None:
         """Run a stream's events in time order with everything else (through the heap here)."""
 
         def fire() -> None:
-            stream.step()
+            stream.step(stream.next_time)
             if stream.next_time != INF:
                 self.call_at(stream.next_time, fire)
 
@@ -157,23 +160,27 @@ class VirtualClock(Clock):
                 stream, step = streams[0], streams[0].step
                 due = stream.next_time
                 # The common case: one traffic stream and the timer heap, everything in locals.
-                while due != INF:
+                # `while True` on purpose: CPython 3.11 only warms code up (to specialise it) on
+                # an unconditional backward jump, and this loop may be entered once per run.
+                while True:
+                    if due == INF:
+                        break
                     if heap and heap[0][0] <= due:
                         when = heap[0][0]
                         if when > limit:
                             break
-                        _, _, fn, args = pop(heap)
+                        _, _, fn, arg = pop(heap)
                         if fn is None:
                             continue
                         self.now = when
-                        result = fn(*args)
+                        result = fn(arg, when)
                         if result is not None and type(result) is CoroutineType:
                             await result
                     elif due > limit:
                         break
                     else:
                         self.now = due
-                        step()
+                        step(due)
                     due = stream.next_time
                     budget -= 1
                     if not budget:
@@ -195,17 +202,17 @@ class VirtualClock(Clock):
                 if due > limit:
                     break
                 self.now = due
-                stream.step()
+                stream.step(due)
                 if stream.next_time == INF:
                     streams.remove(stream)
             else:
                 if head > limit or head == INF:
                     break
-                _, _, fn, args = pop(heap)
+                _, _, fn, arg = pop(heap)
                 if fn is None:
                     continue
                 self.now = head
-                result = fn(*args)
+                result = fn(arg, head)
                 if result is not None and type(result) is CoroutineType:
                     await result
             budget -= 1
@@ -242,8 +249,13 @@ class WallClock(Clock):
                 self.now = current
         return self.now
 
-    def schedule(self, when: float, fn: Callable[..., Any], args: tuple = ()) -> None:
-        self.call_at(when, fn, *args)  # may need to wake the runner
+    def schedule(self, when: float, fn: Callable[[Any, float], Any], arg: Any = None) -> None:
+        super().schedule(when, fn, arg)
+        if self._wakeup is not None and self._heap[0][2] is fn and self._heap[0][0] == when:
+            self._wakeup.set()  # may be earlier than the runner is sleeping towards
+
+    def fast_lane(self) -> tuple[list, Callable[[], int]]:
+        raise TypeError("the wall clock has no fast lane: use schedule(), which wakes its runner")
 
     def call_at(self, when: float, fn: Callable[..., Any], *args: Any) -> TimerHandle:
         handle = super().call_at(when, fn, *args)
@@ -283,7 +295,7 @@ class WallClock(Clock):
                     continue  # cancelled while we slept
                 self.max_lateness = max(self.max_lateness, loop.time() - real_due)
                 self.now = max(self.now, entry[0])
-                result = entry[2](*entry[3])
+                result = entry[2](entry[3], self.now)
                 if result is not None and type(result) is CoroutineType:
                     await result
                 self.callbacks_run += 1
@@ -293,3 +305,8 @@ class WallClock(Clock):
 
 def _next_time_of(stream: Stream) -> float:
     return stream.next_time
+
+
+def _call_with_args(callback: tuple[Callable[..., Any], tuple], when: float) -> Any:
+    fn, args = callback
+    return fn(*args)

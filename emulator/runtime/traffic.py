@@ -1,75 +1,219 @@
-"""Call sources that run on the clock as plain callbacks (no task per call).
+"""Call sources: Poisson arrivals running on the clock as a stream (no task or timer per arrival).
 
-PoissonCalls is the M/M/N/N source: Poisson arrivals, exponential holding times. It draws
-from one random.Random in the reference models' order (inter-arrival, then the holding time
-only if the call is admitted), so equal seeds follow the same sample path as
-../shared/bench's SimPy and heapq models.
+A CallSource offers calls between parties drawn from weighted mixes, at a rate that may
+change in steps (ramps), with fixed, exponential or lognormal holding times. All draws come
+from one random.Random, in the reference models' order: the inter-arrival time; then the
+parties, when a mix offers a choice; then the holding time, only if the call is admitted.
+With single parties, exponential holding and a constant rate, the sample path is exactly
+that of ../shared/bench's SimPy and heapq models.
 """
 
 from __future__ import annotations
 
+import bisect
+import heapq
+import itertools
+import math
 import random
+from collections import Counter
+from collections.abc import Callable, Sequence
 from math import log as _log
-from collections.abc import Callable
 
 from emulator.rules import Decision
+from emulator.rules.decision import ADMITTED
 from emulator.runtime.clock import INF, Clock
 
+Offer = Callable[[object, str, str, float], Decision]
+HangUp = Callable[[object, float], object]
 
-class PoissonCalls:
-    def __init__(self, clock: Clock, offer: Callable[[object, str, str, float], Decision],
-                 hang_up: Callable[[object, float], object], a: str, b: str, *, rate_per_s: float,
-                 mean_hold_s: float, calls: int, seed: int | None = None,
-                 rng: random.Random | None = None, record: bool = False) -> None:
-        if rate_per_s <= 0 or mean_hold_s <= 0:
-            raise ValueError("rate and mean holding time must be > 0")
+
+def holding_sampler(rng: random.Random, distribution: str, mean: float, stdev: float | None = None) -> Callable[[], float]:
+    if distribution == "fixed":
+        return lambda: mean
+    if distribution == "exponential":
+        rand = rng.random
+        return lambda: -_log(1.0 - rand()) * mean
+    if distribution == "lognormal":
+        if not stdev:
+            raise ValueError("a lognormal holding time needs a standard deviation")
+        sigma = math.sqrt(math.log(1.0 + (stdev / mean) ** 2))
+        mu = math.log(mean) - sigma * sigma / 2.0
+        return lambda: rng.lognormvariate(mu, sigma)
+    raise ValueError(f"unknown holding time distribution {distribution!r}")
+
+
+class CallSource:
+    """A stream of call attempts; `step()` handles the one due at `next_time`."""
+
+    def __init__(self, clock: Clock, offer: Offer, hang_up: HangUp, *,
+                 from_mix: Sequence[tuple[str, float]], to_mix: Sequence[tuple[str, float]],
+                 rate_steps: Sequence[tuple[float, float]], mean_hold_s: float,
+                 holding: str = "exponential", hold_stdev_s: float | None = None,
+                 stop_at: float = INF, max_calls: int | None = None,
+                 connect: Callable[[object, float], object] | None = None, answer_after_s: float = 0.0,
+                 seed: int | None = None, rng: random.Random | None = None, id_offset: int = 0,
+                 record: bool = False, name: str = "traffic") -> None:
+        """rate_steps: [(absolute time, calls per second)], in time order.
+
+        Call ids are id_offset + the attempt number: give each source of a run its own offset.
+        """
+        if not rate_steps or any(rate < 0 for _, rate in rate_steps):
+            raise ValueError("give at least one rate step, with rates >= 0")
+        if mean_hold_s <= 0:
+            raise ValueError("the mean holding time must be > 0")
+        self.name = name
         self.clock = clock
-        self.offer = offer
-        self.hang_up = hang_up
-        self.a, self.b = a, b
-        self.mean_interval = 1.0 / rate_per_s
-        self.mean_hold = mean_hold_s
-        self.limit = calls
+        self.offer, self.hang_up, self.connect = offer, hang_up, connect
+        self.answer_after = answer_after_s
         self.rng = rng or random.Random(seed)
+        self.mean_hold = mean_hold_s
+        self.hold = holding_sampler(self.rng, holding, mean_hold_s, hold_stdev_s)
+        self.exponential = holding == "exponential"
+        self.from_mix, self.to_mix = list(from_mix), list(to_mix)
+        self.step_times = [t for t, _ in rate_steps]
+        self.step_rates = [r for _, r in rate_steps]
+        self.stop_at = stop_at
+        self.limit = max_calls if max_calls is not None else 1 << 62
+        self.id_offset = id_offset
         self.attempts = 0
         self.rejected = 0
-        self.arrivals: list[float] | None = [] if record else None
-        self.blocked: list[int] | None = [] if record else None
+        self.rejections: Counter[tuple[str, str]] = Counter()
+        self.carried_s = 0.0  # the sum of admitted calls' holding times
+        self.outcomes: bytearray | None = bytearray() if record else None  # 1 = blocked, per attempt
         self.next_time = INF
         self.step = self._make_step()
 
+    # -- the rate (piecewise constant) ---------------------------------------------------------
+
+    def _rate_at(self, t: float) -> tuple[float, float]:
+        """(rate at t, when it next changes)."""
+        i = bisect.bisect_right(self.step_times, t) - 1
+        rate = self.step_rates[i] if i >= 0 else 0.0
+        change = self.step_times[i + 1] if i + 1 < len(self.step_times) else INF
+        return rate, change
+
+    def _next_arrival(self, t: float) -> float:
+        """The first arrival after t: exponential gaps at the current rate, redrawn at each rate
+        change (memorylessness makes that exact)."""
+        rand = self.rng.random
+        while True:
+            rate, change = self._rate_at(t)
+            if rate > 0:
+                candidate = t - _log(1.0 - rand()) * (1.0 / rate)
+                if candidate < change:
+                    return candidate if candidate < self.stop_at else INF
+            if change == INF or change >= self.stop_at:
+                return INF
+            t = change
+
     def start(self) -> None:
         """Draw the first arrival and join the clock as a stream."""
-        if self.limit > 0:
-            self.next_time = self.clock.time() - _log(1.0 - self.rng.random()) * self.mean_interval
+        self.next_time = self._next_arrival(self.clock.time())
+        if self.next_time != INF and self.limit > 0:
             self.clock.add_stream(self)
-
-    def _make_step(self) -> Callable[[], None]:
-        """The per-arrival function, with everything it touches bound to locals (this runs per call)."""
-        offer, hang_up = self.offer, self.hang_up
-        push, next_seq = self.clock.pusher()
-        rand, a, b = self.rng.random, self.a, self.b
-        mean_hold, mean_interval, limit = self.mean_hold, self.mean_interval, self.limit
-        arrivals, blocked = self.arrivals, self.blocked
-
-        def step() -> None:
-            """One arrival at next_time: offer it, schedule its end if admitted, draw the next."""
-            now = self.next_time
-            index = self.attempts
-            self.attempts = index + 1
-            if arrivals is not None:
-                arrivals.append(now)
-            if offer(index, a, b, now)[0]:
-                end = now - _log(1.0 - rand()) * mean_hold
-                push((end, next_seq(), hang_up, (index, end)))
-            else:
-                self.rejected += 1
-                if blocked is not None:
-                    blocked.append(index)
-            self.next_time = now - _log(1.0 - rand()) * mean_interval if index + 1 < limit else INF
-
-        return step
 
     @property
     def admitted(self) -> int:
         return self.attempts - self.rejected
+
+    # -- the per-arrival work ---------------------------------------------------------------------
+
+    def _make_step(self) -> Callable[[float], None]:
+        simple = (len(self.from_mix) == 1 and len(self.to_mix) == 1 and self.exponential and len(self.step_times) == 1
+                  and self.connect is None and self.stop_at == INF and self._fast_lane() is not None)
+        return self._lean_step() if simple else self._general_step()
+
+    def _fast_lane(self) -> tuple[list, Callable[[], int]] | None:
+        try:
+            return self.clock.fast_lane()
+        except TypeError:
+            return None  # the wall clock: schedule() wakes its runner
+
+    def _lean_step(self) -> Callable[[float], None]:
+        """The M/M/N/N case, with everything it touches in locals: this runs once per call."""
+        offer, hang_up, id_offset = self.offer, self.hang_up, self.id_offset
+        heap, next_seq = self.clock.fast_lane()
+        push = heapq.heappush
+        rand, a, b = self.rng.random, self.from_mix[0][0], self.to_mix[0][0]
+        mean_hold, mean_interval, limit = self.mean_hold, 1.0 / self.step_rates[0], self.limit
+        outcomes = self.outcomes
+
+        def step(now: float) -> None:
+            attempt = self.attempts
+            self.attempts = attempt + 1
+            decision = offer(id_offset + attempt, a, b, now)
+            if decision is ADMITTED or decision[0]:  # identity first: Decision is a tuple subclass
+                hold = -_log(1.0 - rand()) * mean_hold
+                self.carried_s += hold
+                push(heap, (now + hold, next_seq(), hang_up, id_offset + attempt))
+                if outcomes is not None:
+                    outcomes.append(0)
+            else:
+                self._refused(decision)
+            self.next_time = now - _log(1.0 - rand()) * mean_interval if attempt + 1 < limit else INF
+
+        return step
+
+    def _general_step(self) -> Callable[[float], None]:
+        offer, hang_up, connect, id_offset, schedule = self.offer, self.hang_up, self.connect, self.id_offset, self.clock.schedule
+        pick_from, pick_to = _picker(self.rng, self.from_mix), _picker(self.rng, self.to_mix)
+        hold, answer_after, limit, outcomes = self.hold, self.answer_after, self.limit, self.outcomes
+
+        def step(now: float) -> None:
+            attempt = self.attempts
+            self.attempts = attempt + 1
+            call_id = id_offset + attempt
+            a, b = pick_from(), pick_to()
+            if a == b:
+                b = pick_to() if len(self.to_mix) > 1 else b
+            decision = offer(call_id, a, b, now)
+            if decision[0]:
+                duration = hold()
+                self.carried_s += duration
+                if connect is not None and answer_after > 0:
+                    schedule(now + min(answer_after, duration), connect, call_id)
+                schedule(now + answer_after + duration, hang_up, call_id)
+                if outcomes is not None:
+                    outcomes.append(0)
+            else:
+                self._refused(decision)
+            self.next_time = self._next_arrival(now) if attempt + 1 < limit else INF
+
+        return step
+
+    def _refused(self, decision: Decision) -> None:
+        self.rejected += 1
+        self.rejections[(decision.reason.value if decision.reason else "", decision.detail)] += 1
+        if self.outcomes is not None:
+            self.outcomes.append(1)
+
+    def offered_erlangs(self, start: float, end: float) -> float:
+        """The load offered between start and end: mean rate x mean holding time."""
+        if end <= start:
+            return 0.0
+        total, t = 0.0, start
+        while t < min(end, self.stop_at):
+            rate, change = self._rate_at(t)
+            upto = min(change, end, self.stop_at)
+            total += rate * (upto - t)
+            t = upto
+        return total * self.mean_hold / (end - start)
+
+
+def _picker(rng: random.Random, mix: Sequence[tuple[str, float]]) -> Callable[[], str]:
+    if len(mix) == 1:
+        only = mix[0][0]
+        return lambda: only
+    parties = [p for p, _ in mix]
+    cumulative = list(itertools.accumulate(w for _, w in mix))
+    total = cumulative[-1]
+    rand = rng.random
+    return lambda: parties[bisect.bisect_right(cumulative, rand() * total)]
+
+
+def poisson_calls(clock: Clock, offer: Offer, hang_up: HangUp, a: str, b: str, *, rate_per_s: float,
+                  mean_hold_s: float, calls: int, seed: int | None = None, record: bool = False) -> CallSource:
+    """The M/M/N/N source: one pair of parties, exponential holding, a constant rate."""
+    return CallSource(clock, offer, hang_up, from_mix=[(a, 1.0)], to_mix=[(b, 1.0)],
+                      rate_steps=[(clock.time(), rate_per_s)], mean_hold_s=mean_hold_s, max_calls=calls,
+                      seed=seed, record=record)

@@ -18,8 +18,9 @@ class Ticker:
         self.clock, self.period, self.left, self.log = clock, period, count, log
         self.next_time = clock.time() + period
 
-    def step(self):
-        self.log.append(("tick", self.clock.now))
+    def step(self, now):
+        assert now == self.next_time
+        self.log.append(("tick", now))
         self.left -= 1
         self.next_time = self.next_time + self.period if self.left else INF
 

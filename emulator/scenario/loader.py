@@ -1,0 +1,237 @@
+"""Reading a scenario file: YAML, then the schema, then what needs the data (licenses, network).
+
+Every problem becomes one ScenarioError line naming the file, the YAML line and the path
+inside the scenario, e.g. `shop.yaml:14: units[0].users[3].phone: unknown phone model 'X'`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+from pydantic import ValidationError
+
+from emulator.config import UnitConfig
+from emulator.licensing import KeyAuthority, SerialNumberError
+from emulator.licensing.issuer import IssueError, order_keys
+from emulator.runtime.network import NetworkConfigError, validate_network
+from emulator.scenario.schema import LicenseSpec, Scenario
+
+_TAG = re.compile(r"^[A-Z]|[\[\]]|^(str|int|float|bool|none|list|dict)$")
+_PATH_PREFIX = re.compile(r"^((?:[a-z_][a-z0-9_]*)(?:\[\d+\])?(?:\.[a-z_][a-z0-9_]*(?:\[\d+\])?)*): (.*)$")
+
+
+class ScenarioError(ValueError):
+    """The scenario cannot be used as written; the message is one line."""
+
+
+@dataclass
+class LoadedScenario:
+    path: Path
+    scenario: Scenario
+    units: list[UnitConfig]
+    authority: KeyAuthority
+
+
+def load_scenario(path: str | Path, authority: KeyAuthority | None = None) -> LoadedScenario:
+    path = Path(path)
+    authority = authority or KeyAuthority.development()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ScenarioError(f"{path}: no such file") from None
+    except OSError as exc:
+        raise ScenarioError(f"{path}: cannot read: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise ScenarioError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+    return parse_scenario(text, path, authority)
+
+
+def parse_scenario(text: str, path: Path, authority: KeyAuthority) -> LoadedScenario:
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f":{mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ScenarioError(f"{path.name}{where}: invalid YAML: {problem}") from None
+    if not isinstance(data, dict):
+        raise ScenarioError(f"{path.name}: a scenario is a mapping with name, duration, units…")
+    try:
+        scenario = Scenario.model_validate(data)
+    except ValidationError as exc:
+        raise ScenarioError(_one_line(path, root, exc)) from None
+    units = []
+    for i, unit in enumerate(scenario.units):
+        keys = _license_keys(scenario, i, authority, path, root)
+        try:
+            units.append(unit.to_config(keys))
+        except ValidationError as exc:
+            raise ScenarioError(_one_line(path, root, exc, prefix=("units", i))) from None
+    try:
+        validate_network(units)
+    except NetworkConfigError as exc:
+        raise ScenarioError(_located(path, root, str(exc))) from None
+    _check_references(scenario, units, path, root)
+    return LoadedScenario(path, scenario, units, authority)
+
+
+def license_keys_for(entry: str | LicenseSpec, unit: UnitConfig | object, start: float, authority: KeyAuthority,
+                     release, feature_key: str) -> list[str]:
+    """The key text(s) for one license entry: a key as written, or a spec issued now."""
+    if isinstance(entry, str):
+        return [entry]
+    serial = entry.serial or _virtual_serial(feature_key)
+    if serial is None:
+        raise IssueError("give 'serial': only a virtual feature key's serial is known in advance")
+    issued = order_keys(authority, release, serial, entry.feature, issued_at=int(start + entry.issued),
+                        instances=entry.instances, trial=entry.trial, validity_days=entry.validity_days)
+    return [lic.key for lic in issued]
+
+
+def _license_keys(scenario: Scenario, i: int, authority: KeyAuthority, path: Path, root: yaml.Node) -> list[str]:
+    unit = scenario.units[i]
+    release = unit.to_config([]).release_data()
+    keys: list[str] = []
+    for j, entry in enumerate(unit.licenses):
+        try:
+            keys += license_keys_for(entry, unit, scenario.start.timestamp(), authority, release, unit.feature_key)
+        except (IssueError, SerialNumberError) as exc:
+            raise ScenarioError(_located(path, root, f"units[{i}].licenses[{j}]: {exc}")) from None
+    return keys
+
+
+def _virtual_serial(feature_key: str) -> str | None:
+    interface, _, channel = feature_key.partition(":")
+    return channel.strip() if interface.lower() == "virtual" and channel.strip() else None
+
+
+def _check_references(scenario: Scenario, units: list[UnitConfig], path: Path, root: yaml.Node) -> None:
+    """Parties, users and pools named by events, traffic and expectations must exist."""
+    by_name = {u.name: u for u in units}
+    parties = {u.name: {"voicemail", *(t.name for t in u.trunks), *(x.extension for x in u.users)} for u in units}
+    users = {u.name: {x.name for x in u.users} for u in units}
+
+    def party(ref: str, default_unit: str, where: str) -> None:
+        unit_name, sep, name = ref.rpartition("/")
+        unit_name = unit_name if sep else default_unit
+        if unit_name not in parties:
+            raise ScenarioError(_located(path, root, f"{where}: no unit named {unit_name!r}"))
+        if name not in parties[unit_name]:
+            raise ScenarioError(_located(path, root, f"{where}: unit {unit_name!r} has no party {name!r}"))
+
+    for i, event in enumerate(scenario.events):
+        unit_name = scenario.unit_name(event.unit)
+        where = f"events[{i}].{event.action}"
+        if event.call is not None:
+            party(event.call.from_, unit_name, f"{where}.from")
+            party(event.call.to, unit_name, f"{where}.to")
+        for field in ("register", "unregister"):
+            value = getattr(event, field)
+            for ext in [value] if isinstance(value, str) else value or []:
+                party(ext, unit_name, f"events[{i}].{field}")
+        for field in ("start_application", "stop_application"):
+            action = getattr(event, field)
+            if action is not None and action.user not in users[unit_name]:
+                raise ScenarioError(_located(path, root, f"events[{i}].{field}.user: unit {unit_name!r} has no user {action.user!r}"))
+        for field in ("join_conference", "leave_conference"):
+            action = getattr(event, field)
+            if action is not None:
+                party(action.party, unit_name, f"events[{i}].{field}.party")
+        if event.install_license is not None and not isinstance(event.install_license, str):
+            try:
+                release = by_name[unit_name].release_data()
+                license_keys_for(event.install_license, None, scenario.start.timestamp(), KeyAuthority.development(),
+                                 release, by_name[unit_name].feature_key)
+            except (IssueError, SerialNumberError) as exc:
+                raise ScenarioError(_located(path, root, f"events[{i}].install_license: {exc}")) from None
+    for i, traffic in enumerate(scenario.traffic):
+        unit_name = scenario.unit_name(traffic.unit)
+        for field, mix in (("from", traffic.from_), ("to", traffic.to)):
+            for j, entry in enumerate([mix] if isinstance(mix, str) else mix):
+                ref = entry if isinstance(entry, str) else entry.party
+                party(ref, unit_name, f"traffic[{i}].{field}" + ("" if isinstance(mix, str) else f"[{j}]"))
+    for i, expectation in enumerate(scenario.expect):
+        if expectation.peak is not None:
+            unit = by_name[scenario.unit_name(expectation.peak.unit)]
+            known = pool_names(unit)
+            if expectation.peak.pool not in known:
+                raise ScenarioError(_located(path, root, f"expect[{i}].peak.pool: no pool {expectation.peak.pool!r} "
+                                                         f"(pools: {', '.join(sorted(known))})"))
+        if expectation.license is not None:
+            unit = by_name[scenario.unit_name(expectation.license.unit)]
+            if expectation.license.feature not in unit.release_data().licenses_by_id():
+                raise ScenarioError(_located(path, root, f"expect[{i}].license.feature: no license "
+                                                         f"{expectation.license.feature!r} in release {unit.release}"))
+
+
+def pool_names(unit: UnitConfig) -> set[str]:
+    names = set(unit.release_data().pools) | {"vcm_channels", "ip_extensions", "delta_server_clients"}
+    return names | {f"trunk:{t.name}" for t in unit.trunks}
+
+
+# -- error formatting ---------------------------------------------------------------------------
+
+def _one_line(path: Path, root: yaml.Node, exc: ValidationError, prefix: tuple = ()) -> str:
+    errors = exc.errors()
+    err = max(errors, key=lambda e: len([p for p in e["loc"] if not _is_tag(p)]))  # the most specific
+    loc = prefix + tuple(p for p in err["loc"] if not _is_tag(p))
+    message = err["msg"].removeprefix("Value error, ").removeprefix("Assertion failed, ")
+    text = _loc_text(loc)
+    match = _PATH_PREFIX.match(message)
+    if match:  # a model validator named the field itself, e.g. "users[3].phone: ..."
+        text = f"{text}.{match.group(1)}" if text else match.group(1)
+        message = match.group(2)
+    if err["type"] == "extra_forbidden":
+        message = "unknown key (not part of the scenario format; see 'ipo-emu schema')"
+    return _located(path, root, f"{text}: {message}" if text else message)
+
+
+def _located(path: Path, root: yaml.Node, text: str) -> str:
+    """Prefix the file and the YAML line of the path the message starts with."""
+    match = _PATH_PREFIX.match(text)
+    line = _line_of(root, _parse_loc(match.group(1))) if match else None
+    return f"{path.name}:{line}: {text}" if line else f"{path.name}: {text}"
+
+
+def _is_tag(part: object) -> bool:
+    return isinstance(part, str) and bool(_TAG.search(part))
+
+
+def _loc_text(loc: tuple) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _parse_loc(text: str) -> list[str | int]:
+    parts: list[str | int] = []
+    for piece in text.split("."):
+        name, *indexes = re.split(r"\[|\]", piece)
+        if name:
+            parts.append(name)
+        parts += [int(i) for i in indexes if i.isdigit()]
+    return parts
+
+
+def _line_of(root: yaml.Node | None, loc: list[str | int]) -> int | None:
+    """1-based line of the deepest node along loc (aliases: from_ is written 'from')."""
+    node, line = root, None
+    for part in loc:
+        if node is None:
+            break
+        line = node.start_mark.line + 1
+        if isinstance(node, yaml.MappingNode):
+            key = "from" if part == "from_" else part
+            node = next((v for k, v in node.value if getattr(k, "value", None) == key), None)
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            node = node.value[part]
+        else:
+            node = None
+    if node is not None:
+        line = node.start_mark.line + 1
+    return line
