@@ -11,7 +11,7 @@ import os
 import typer
 
 from emulator import __version__
-from emulator.cli import license_cmd, models_cmd, unit_cmd
+from emulator.cli import license_cmd, models_cmd, scenario_cmd, unit_cmd
 from emulator.cli.output import UserError, error_line
 from emulator.licensing import KeyFormatError, SerialNumberError
 from emulator.licensing.issuer import IssueError
@@ -21,6 +21,7 @@ from emulator.licensing.issuer_registry import (
     TrialAlreadyIssuedError,
 )
 from emulator.licensing.issuer_secret import IssuerSecretError
+from emulator.runtime.network import NetworkConfigError
 from firmware_models import ModelDataError
 from hardware.feature_keys import FeatureKeyError
 
@@ -34,6 +35,11 @@ app = typer.Typer(
 app.add_typer(models_cmd.app, name="models")
 app.add_typer(license_cmd.app, name="license")
 app.add_typer(unit_cmd.app, name="unit")
+app.command("run")(scenario_cmd.run)
+app.command("validate")(scenario_cmd.validate)
+app.command("schema")(scenario_cmd.schema)
+app.command("size")(scenario_cmd.size_cmd)
+app.command("events")(scenario_cmd.events_cmd)
 
 
 def _print_version(value: bool) -> None:
@@ -62,6 +68,7 @@ USER_ERRORS = (
     AlreadyExchangedError,
     IssuerSecretError,
     FeatureKeyError,
+    NetworkConfigError,
 )
 
 EXIT_USAGE = 2

@@ -9,9 +9,10 @@ Times are Unix seconds, so license dates (trial expiry) and simulated time agree
 Callbacks are plain functions. One that returns a coroutine (a feature-key check that talks
 to a device) is awaited before the next runs.
 
-The heap holds (when, seq, fn, arg) and runs fn(arg, when): a fixed-arity call, the
+The heap holds [when, seq, fn, arg] lists and runs fn(arg, when): a fixed-arity call, the
 cheapest CPython makes, for the hottest entries (a call's hang-up). Callbacks with other
-arguments (call_at) are wrapped once when scheduled.
+arguments (call_at) are wrapped once when scheduled. Every entry is a list (never a tuple):
+heap entries must compare with each other, and a cancelled one has its fn set to None.
 """
 
 from __future__ import annotations
@@ -88,10 +89,10 @@ class Clock(ABC):
 
         `when` must not be in the past: hot-path callers schedule from the current time.
         """
-        heapq.heappush(self._heap, (when, next(self._seq), fn, arg))
+        heapq.heappush(self._heap, [when, next(self._seq), fn, arg])
 
     def fast_lane(self) -> tuple[list, Callable[[], int]]:
-        """(heap, next_seq) for the hottest paths: heapq.heappush(heap, (when, next_seq(), fn, arg))
+        """(heap, next_seq) for the hottest paths: heapq.heappush(heap, [when, next_seq(), fn, arg])
         is schedule() without a Python frame. The entry runs fn(arg, when)."""
         return self._heap, self._seq.__next__
 

@@ -120,7 +120,7 @@ class CallSource:
 
     def _make_step(self) -> Callable[[float], None]:
         simple = (len(self.from_mix) == 1 and len(self.to_mix) == 1 and self.exponential and len(self.step_times) == 1
-                  and self.connect is None and self.stop_at == INF and self._fast_lane() is not None)
+                  and self.connect is None and self._fast_lane() is not None)
         return self._lean_step() if simple else self._general_step()
 
     def _fast_lane(self) -> tuple[list, Callable[[], int]] | None:
@@ -136,7 +136,7 @@ class CallSource:
         push = heapq.heappush
         rand, a, b = self.rng.random, self.from_mix[0][0], self.to_mix[0][0]
         mean_hold, mean_interval, limit = self.mean_hold, 1.0 / self.step_rates[0], self.limit
-        outcomes = self.outcomes
+        outcomes, stop_at = self.outcomes, self.stop_at
 
         def step(now: float) -> None:
             attempt = self.attempts
@@ -145,12 +145,13 @@ class CallSource:
             if decision is ADMITTED or decision[0]:  # identity first: Decision is a tuple subclass
                 hold = -_log(1.0 - rand()) * mean_hold
                 self.carried_s += hold
-                push(heap, (now + hold, next_seq(), hang_up, id_offset + attempt))
+                push(heap, [now + hold, next_seq(), hang_up, id_offset + attempt])
                 if outcomes is not None:
                     outcomes.append(0)
             else:
                 self._refused(decision)
-            self.next_time = now - _log(1.0 - rand()) * mean_interval if attempt + 1 < limit else INF
+            following = now - _log(1.0 - rand()) * mean_interval
+            self.next_time = following if following < stop_at and attempt + 1 < limit else INF
 
         return step
 

@@ -130,7 +130,7 @@ def _check_references(scenario: Scenario, units: list[UnitConfig], path: Path, r
             party(event.call.from_, unit_name, f"{where}.from")
             party(event.call.to, unit_name, f"{where}.to")
         for field in ("register", "unregister"):
-            value = getattr(event, field)
+            value = event.value(field)
             for ext in [value] if isinstance(value, str) else value or []:
                 party(ext, unit_name, f"events[{i}].{field}")
         for field in ("start_application", "stop_application"):

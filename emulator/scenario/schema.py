@@ -142,6 +142,8 @@ class KeyAction(_Strict):
 class Event(_Strict):
     """One timeline entry: `at` (offset from the start), the unit, and exactly one action."""
 
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
     at: Offset
     unit: str | None = None
     """Which unit (optional when the scenario has one)."""
@@ -151,7 +153,7 @@ class Event(_Strict):
     resume: CallRef | None = None
     join_conference: ConferenceAction | None = None
     leave_conference: ConferenceAction | None = None
-    register: str | list[str] | None = None
+    register_: str | list[str] | None = Field(default=None, alias="register")
     unregister: str | list[str] | None = None
     start_application: ApplicationAction | None = None
     stop_application: ApplicationAction | None = None
@@ -161,7 +163,7 @@ class Event(_Strict):
 
     @model_validator(mode="after")
     def _exactly_one_action(self) -> Event:
-        given = [name for name in ACTIONS if getattr(self, name) is not None]
+        given = [name for name in ACTIONS if getattr(self, _field(name)) is not None]
         if len(given) != 1:
             listed = ", ".join(given) if given else "none"
             raise ValueError(f"an event needs exactly one action ({', '.join(ACTIONS)}); got {listed}")
@@ -169,7 +171,14 @@ class Event(_Strict):
 
     @property
     def action(self) -> str:
-        return next(name for name in ACTIONS if getattr(self, name) is not None)
+        return next(name for name in ACTIONS if getattr(self, _field(name)) is not None)
+
+    def value(self, action: str) -> object:
+        return getattr(self, _field(action))
+
+
+def _field(action: str) -> str:
+    return "register_" if action == "register" else action
 
 
 ACTIONS = ("call", "hang_up", "hold", "resume", "join_conference", "leave_conference", "register", "unregister",

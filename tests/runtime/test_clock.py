@@ -163,3 +163,14 @@ async def test_streams_also_run_on_the_wall_clock():
     clock.call_later(15, log.append, ("timer", T0 + 15))
     await clock.run(until=T0 + 40)
     assert [entry[0] for entry in log] == ["tick", "timer", "tick", "tick"]
+
+
+async def test_cancellable_timers_and_fast_entries_share_the_heap():
+    clock, log = VirtualClock(T0), []
+    clock.call_later(5, log.append, "timer")
+    clock.schedule(T0 + 5, lambda arg, when: log.append((arg, when)), "fast")
+    clock.schedule(T0 + 3, lambda arg, when: log.append((arg, when)), "first")
+    handle = clock.call_later(4, log.append, "cancelled")
+    handle.cancel()
+    await clock.run()
+    assert log == [("first", T0 + 3), "timer", ("fast", T0 + 5)]

@@ -1,0 +1,216 @@
+"""`ipo-emu run | validate | schema | size | events`: scenario files end to end."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from emulator.cli.output import UserError, console, note, print_json, table
+from emulator.licensing import KeyAuthority
+from emulator.licensing.issuer_secret import load_issuer_secret
+from emulator.scenario.loader import ScenarioError, load_scenario
+from emulator.scenario.plot import PlotUnavailableError, plot
+from emulator.scenario.report import render
+from emulator.scenario.runner import RunOptions, ScenarioRunner
+from emulator.scenario.schema import Scenario, parse_duration
+from emulator.scenario.sizing import erlang_b, size
+
+EXIT_EXPECTATIONS_FAILED = 1
+
+FileArg = Annotated[Path, typer.Argument(help="Scenario file (YAML).")]
+
+
+def _load(path: Path):
+    try:
+        return load_scenario(path, KeyAuthority(load_issuer_secret().value))
+    except ScenarioError as exc:
+        raise UserError(str(exc)) from None
+
+
+def _writable(path: Path | None, option: str) -> None:
+    if path is None:
+        return
+    if path.is_dir():
+        raise UserError(f"{option} {path}: is a directory")
+    if not path.parent.is_dir():
+        raise UserError(f"{option} {path}: folder {path.parent} does not exist")
+
+
+def run(
+    file: FileArg,
+    realtime: Annotated[bool, typer.Option("--realtime", help="Run on the wall clock instead of virtual time.")] = False,
+    speed: Annotated[float, typer.Option("--speed", help="With --realtime: virtual seconds per real second.",
+                                         min=0.001)] = 1.0,
+    seed: Annotated[int | None, typer.Option("--seed", help="Override the scenario's seed.")] = None,
+    events: Annotated[Path | None, typer.Option("--events", help="Write every event as JSON lines here.")] = None,
+    report: Annotated[Path | None, typer.Option("--report", help="Write the report as JSON here.")] = None,
+    plot_file: Annotated[Path | None, typer.Option("--plot", help="Draw in-use against limit per pool (PNG; "
+                                                                  "needs the 'plot' extra).")] = None,
+    progress: Annotated[bool | None, typer.Option("--progress/--no-progress",
+                                                  help="Progress bar (default: when stderr is a terminal).")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON instead of tables.")] = False,
+) -> None:
+    """Run a scenario and report what the licenses allowed.
+
+    Exit 0 when every expectation holds, 1 when one fails, 2 on invalid input.
+    """
+    loaded = _load(file)
+    for path, option in ((events, "--events"), (report, "--report"), (plot_file, "--plot")):
+        _writable(path, option)
+    if plot_file is not None:
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            raise UserError("--plot needs matplotlib: pip install 'ipo-emu[plot]'") from None
+    show_progress = sys.stderr.isatty() if progress is None else progress
+    result = asyncio.run(_run_with_progress(loaded, RunOptions(realtime=realtime, speed=speed, seed=seed,
+                                                               events_path=events), show_progress))
+    if report is not None:
+        report.write_text(json.dumps(result.data, indent=2, default=str) + "\n", encoding="utf-8")
+    if plot_file is not None:
+        try:
+            plot(result.data, plot_file)
+        except PlotUnavailableError as exc:
+            raise UserError(str(exc)) from None
+    if json_out:
+        print_json({k: v for k, v in result.data.items() if k != "samples"})
+    else:
+        render(result, console())
+    if not result.passed:
+        failed = [e for e in result.expectations if not e.ok]
+        note(f"{len(failed)} of {len(result.expectations)} expectations failed: "
+             + "; ".join(f"{e.text} was {e.actual}, expected {e.expected}" for e in failed))
+        raise typer.Exit(EXIT_EXPECTATIONS_FAILED)
+
+
+async def _run_with_progress(loaded, options: RunOptions, show: bool):
+    if not show:
+        return await ScenarioRunner(loaded, options).run()
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
+                  TimeElapsedColumn(), console=console_stderr(), transient=True) as bar:
+        task = bar.add_task(f"running {loaded.scenario.name}", total=1.0)
+        options.progress = lambda done: bar.update(task, completed=done)
+        return await ScenarioRunner(loaded, options).run()
+
+
+def console_stderr():
+    from rich.console import Console
+
+    return Console(file=sys.stderr)
+
+
+def validate(file: FileArg) -> None:
+    """Check a scenario file without running it."""
+    loaded = _load(file)
+    s = loaded.scenario
+    print(f"{file}: valid — {len(s.units)} unit(s), {len(s.events)} event(s), {len(s.traffic)} traffic source(s), "
+          f"{len(s.expect)} expectation(s), {s.duration:g} s")
+
+
+def schema(
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write here instead of stdout.")] = None,
+) -> None:
+    """Write the JSON Schema of scenario files (for editor autocompletion)."""
+    text = json.dumps(Scenario.model_json_schema(by_alias=True), indent=2) + "\n"
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        _writable(output, "--output")
+        output.write_text(text, encoding="utf-8")
+        note(f"wrote the scenario schema to {output}")
+
+
+def size_cmd(
+    erlangs: Annotated[float | None, typer.Option("--erlangs", "-A", help="Offered load in erlangs.", min=0)] = None,
+    busy_hour_calls: Annotated[float | None, typer.Option("--busy-hour-calls", help="Calls in the busy hour.",
+                                                          min=0)] = None,
+    holding: Annotated[str, typer.Option("--holding", help="Mean holding time (e.g. 180s, 3m).")] = "180s",
+    grade: Annotated[float, typer.Option("--grade", help="Target blocking (grade of service).", min=0.0001,
+                                         max=0.5)] = 0.01,
+    vcm_share: Annotated[float, typer.Option("--vcm-share", help="Share of calls holding a VCM channel throughout.",
+                                             min=0, max=1)] = 1.0,
+    json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Recommend SIP trunk channel licenses and VCM channels for a load (Erlang-B)."""
+    if (erlangs is None) == (busy_hour_calls is None):
+        raise UserError("give exactly one of --erlangs or --busy-hour-calls")
+    try:
+        hold = parse_duration(holding)
+    except ValueError as exc:
+        raise UserError(f"--holding: {exc}") from None
+    if hold <= 0:
+        raise UserError("--holding: must be more than 0 seconds")
+    load = erlangs if erlangs is not None else busy_hour_calls * hold / 3600.0
+    try:
+        advice = size(load, grade, vcm_share)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    around = [(n, erlang_b(n, load)) for n in range(max(1, advice.sip_channels - 3), advice.sip_channels + 4)]
+    if json_out:
+        print_json({"erlangs": load, "grade_of_service": grade, "sip_trunk_channels": advice.sip_channels,
+                    "blocking_at_recommendation": advice.sip_blocking, "vcm_erlangs": advice.vcm_erlangs,
+                    "vcm_channels": advice.vcm_channels, "erlang_b": [{"channels": n, "blocking": b} for n, b in around]})
+        return
+    out = console()
+    out.print(f"Offered load {load:.2f} E at grade of service {grade:g}:")
+    out.print(f"  SIP Trunk Channels: {advice.sip_channels} (blocking {advice.sip_blocking:.4f})")
+    out.print(f"  VCM channels: {advice.vcm_channels} (for {advice.vcm_erlangs:.2f} E holding VCM)")
+    out.print(table("Erlang-B around the recommendation", ["channels", "blocking"],
+                    [[n, f"{b:.4f}"] for n, b in around]))
+
+
+class EventLine(BaseModel):
+    """One line of an --events file (docs/events.md)."""
+
+    model_config = ConfigDict(extra="allow")
+    time: float
+    t: float
+    unit: str
+    kind: str
+    outcome: str
+    reason: str | None = None
+    detail: str | None = None
+
+
+def events_cmd(
+    file: Annotated[Path, typer.Argument(help="An --events file (JSON lines).")],
+    kind: Annotated[str | None, typer.Option("--kind", help="Only events of this kind (e.g. call.rejected).")] = None,
+    unit: Annotated[str | None, typer.Option("--unit", help="Only events of this unit.")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Read an --events file back and count its events by unit, kind and reason."""
+    counts: Counter[tuple[str, str, str]] = Counter()
+    total = 0
+    try:
+        with file.open(encoding="utf-8") as fh:
+            for number, line in enumerate(fh, 1):
+                if not line.strip():
+                    continue
+                try:
+                    record = EventLine.model_validate_json(line)
+                except ValidationError as exc:
+                    err = exc.errors()[0]
+                    where = ".".join(str(p) for p in err["loc"])
+                    raise UserError(f"{file}:{number}: {where + ': ' if where else ''}{err['msg']}") from None
+                total += 1
+                if (kind is None or record.kind == kind) and (unit is None or record.unit == unit):
+                    counts[(record.unit, record.kind, record.reason or "")] += 1
+    except OSError as exc:
+        raise UserError(f"{file}: cannot read: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise UserError(f"{file}: not UTF-8 text (byte {exc.start})") from None
+    rows = [{"unit": u, "kind": k, "reason": r or None, "count": n} for (u, k, r), n in sorted(counts.items())]
+    if json_out:
+        print_json({"events": total, "counts": rows})
+        return
+    console().print(table(f"{file}: {total} events", ["unit", "kind", "reason", "count"],
+                          [[r["unit"], r["kind"], r["reason"] or "", r["count"]] for r in rows]))

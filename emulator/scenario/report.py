@@ -1,0 +1,98 @@
+"""The end-of-run report: rich tables for people (the same data is written by --report)."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+from emulator.scenario.runner import RunResult
+
+
+def _table(title: str, columns: list[str]) -> Table:
+    table = Table(title=title, title_justify="left")
+    for column in columns:
+        table.add_column(column, overflow="fold", no_wrap=column in ("pool", "key"))
+    return table
+
+
+def _refusals(items: list[dict]) -> str:
+    return ", ".join(f"{r['reason']}{'/' + r['detail'] if r['detail'] else ''} {r['count']}" for r in items) or "-"
+
+
+def render(result: RunResult, console: Console) -> None:
+    data = result.data
+    console.print(f"[bold]{data['scenario']}[/bold] — {data['clock']} clock, {data['duration_s']:g} s from "
+                  f"{data['start']}, seed {data['seed']}; ran in {data['wall_s']:.3f} s wall "
+                  f"({data['callbacks']:,} callbacks)")
+    if data["description"]:
+        console.print(data["description"].strip())
+    for unit in data["units"]:
+        console.print()
+        console.print(f"[bold]Unit {unit['name']}[/bold]: {unit['model']} release {unit['release']}, feature key "
+                      f"{unit['feature_key']} ({unit['feature_key_state']}, validating against "
+                      f"{unit['serial'] or 'nothing'})")
+        if unit["licenses"]:
+            table = _table("Licenses", ["feature", "instances", "status", "detail", "expires"])
+            for lic in unit["licenses"]:
+                table.add_row(str(lic["feature"]), str(lic["instances"]), lic["status"], lic["detail"],
+                              lic["expires_at"] or "")
+            console.print(table)
+        table = _table("License pools and resources", ["pool", "licensed", "capacity", "effective", "peak",
+                                                        "mean in use", "in use at end", "refused"])
+        for pool in unit["pools"]:
+            table.add_row(pool["pool"], _dash(pool["licensed"]), _dash(pool["capacity"]), str(pool["effective"]),
+                          str(pool["peak"]), f"{pool['mean_in_use']:.2f}", str(pool["in_use_at_end"]),
+                          ", ".join(f"{r} {n}" for r, n in pool["refused"].items()) or "-")
+        console.print(table)
+        vcm = next((p for p in unit["pools"] if p["pool"] == "vcm_channels"), None)
+        if vcm and vcm["effective"]:
+            console.print(f"VCM: {vcm['effective']} channels, peak {vcm['peak']} "
+                          f"({vcm['peak'] / vcm['effective']:.0%}), mean utilisation "
+                          f"{vcm['mean_in_use'] / vcm['effective']:.1%}")
+        calls = unit["calls"]
+        console.print(f"Calls: {calls['admitted']:,} admitted, {calls['rejected']:,} rejected "
+                      f"({_refusals(calls['rejections'])}), {calls['active_at_end']} up at the end")
+        if unit["decisions"]:
+            table = _table("Endpoints, applications, conferences", ["kind", "outcome", "reason", "count"])
+            for d in unit["decisions"]:
+                table.add_row(d["kind"], d["outcome"], d["reason"] or "", str(d["count"]))
+            console.print(table)
+        features = unit["features"]
+        lines = []
+        for name in ("voicemail_pro_server", "delta_server", "contactstore", "expansion_modules"):
+            if features[name]:
+                lines.append(f"{name.replace('_', ' ')}: running")
+        if features["mobility_users"] or features["mobility_unlicensed"]:
+            lines.append(f"Mobility: {len(features['mobility_users'])} licensed, "
+                         f"{len(features['mobility_unlicensed'])} without ({', '.join(features['mobility_unlicensed']) or '-'})")
+        if features["ccc_agents"] or features["ccc_agents_unlicensed"]:
+            lines.append(f"CCC agents: {len(features['ccc_agents'])} licensed, "
+                         f"{len(features['ccc_agents_unlicensed'])} without")
+        if features["registered"]:
+            lines.append(f"registered phones: {len(features['registered'])}"
+                         + (f" ({len(features['unlicensed_phones'])} emergency calls only)"
+                            if features["unlicensed_phones"] else ""))
+        for line in lines:
+            console.print(line)
+    if data["traffic"]:
+        console.print()
+        table = _table("Traffic", ["traffic", "unit", "attempts", "admitted", "blocked", "blocking", "offered E",
+                                   "carried E", f"channels for {data['traffic'][0]['sizing']['grade_of_service']:g}",
+                                   "refused by"])
+        for t in data["traffic"]:
+            table.add_row(t["name"], t["unit"], f"{t['attempts']:,}", f"{t['admitted']:,}", f"{t['rejected']:,}",
+                          f"{t['blocking']:.2%}", f"{t['offered_erlangs']:.2f}", f"{t['carried_erlangs']:.2f}",
+                          str(t["sizing"]["channels_needed"]), _refusals(t["rejections"]))
+        console.print(table)
+    if result.expectations:
+        console.print()
+        console.print("[bold]Expectations[/bold]")
+        for e in result.expectations:
+            mark = "[green]PASS[/green]" if e.ok else "[red]FAIL[/red]"
+            console.print(f"{mark}  {e.text}: {e.actual} (expected {e.expected})")
+        failed = sum(not e.ok for e in result.expectations)
+        console.print(f"{len(result.expectations) - failed} passed, {failed} failed")
+
+
+def _dash(value: object) -> str:
+    return "-" if value is None else str(value)

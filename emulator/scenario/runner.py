@@ -1,0 +1,416 @@
+"""Playing a scenario: build the units, schedule its events and traffic, run, and judge it."""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from emulator.licensing import utc_text
+from emulator.rules import Decision
+from emulator.runtime import ControlUnit, Network, VirtualClock, WallClock
+from emulator.runtime.clock import Clock
+from emulator.runtime.traffic import CallSource
+from emulator.scenario.loader import LoadedScenario, license_keys_for
+from emulator.scenario.schema import Event, Expectation, Traffic
+from emulator.scenario.sizing import channels_for, erlang_b
+from emulator.telemetry import EventSink
+from emulator.telemetry.events import Event as TelemetryEvent
+
+WARM_UP_FRACTION = 0.05  # attempts discarded before judging blocking against Erlang-B
+
+
+@dataclass
+class RunOptions:
+    realtime: bool = False
+    speed: float = 1.0
+    seed: int | None = None
+    events_path: Path | None = None
+    progress: Callable[[float], None] | None = None
+    """Called with the fraction of the scenario done, about a hundred times a run."""
+
+
+@dataclass
+class ExpectationResult:
+    text: str
+    ok: bool
+    actual: Any
+    expected: str
+
+
+@dataclass
+class RunResult:
+    data: dict
+    expectations: list[ExpectationResult] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return all(e.ok for e in self.expectations)
+
+
+class EventsFile:
+    """--events: one JSON object per line (docs/events.md gives the schema)."""
+
+    def __init__(self, path: Path, start: float) -> None:
+        self.path = path
+        self.start = start
+        self._fh: IO[str] = path.open("w", encoding="utf-8")
+        self.lines = 0
+
+    def __call__(self, event: TelemetryEvent) -> None:
+        data = event.data
+        record = {"time": round(event.at, 6), "t": round(event.at - self.start, 6), "unit": event.unit,
+                  "kind": event.name, "outcome": event.name.rpartition(".")[2],
+                  "reason": data.get("reason"), "detail": data.get("detail") or None}
+        for key, value in data.items():
+            if key not in ("reason", "detail"):
+                record[key] = value
+        self._fh.write(json.dumps(record, default=str) + "\n")
+        self.lines += 1
+
+    def close(self) -> None:
+        self._fh.close()
+
+
+class EventCounter:
+    """Counts the events that expectations ask about (and keeps nothing else)."""
+
+    def __init__(self, selectors: list[tuple[int, Any]], default_unit: str) -> None:
+        self.selectors = selectors
+        self.default_unit = default_unit
+        self.counts: Counter[int] = Counter()
+
+    def __call__(self, event: TelemetryEvent) -> None:
+        for index, sel in self.selectors:
+            if event.name != sel.name or event.unit != (sel.unit or self.default_unit):
+                continue
+            if all(_same(event.data.get(k), v) for k, v in sel.fields.items()):
+                self.counts[index] += 1
+
+
+def _same(actual: object, wanted: object) -> bool:
+    return actual == wanted or (actual is not None and str(actual) == str(wanted))
+
+
+class ScenarioRunner:
+    def __init__(self, loaded: LoadedScenario, options: RunOptions | None = None) -> None:
+        self.loaded = loaded
+        self.scenario = loaded.scenario
+        self.options = options or RunOptions()
+        self.start = self.scenario.start.timestamp()
+        self.end = self.start + self.scenario.duration
+        self.seed = self.options.seed if self.options.seed is not None else self.scenario.seed
+        self.clock: Clock = (WallClock(self.start, speed=self.options.speed) if self.options.realtime
+                             else VirtualClock(self.start))
+        self.sink = EventSink()
+        self.events_file: EventsFile | None = None
+        self.counter: EventCounter | None = None
+        self.sources: list[tuple[Traffic, CallSource]] = []
+        self.samples: dict[str, list] = {"t": []}
+        self._call_units: dict[object, str] = {}
+
+    async def run(self) -> RunResult:
+        scenario, clock = self.scenario, self.clock
+        if self.options.events_path is not None:
+            self.events_file = EventsFile(self.options.events_path, self.start)
+            self.sink.subscribe(self.events_file)
+        selectors = [(i, e.events) for i, e in enumerate(scenario.expect) if e.events is not None]
+        if selectors:
+            self.counter = EventCounter(selectors, scenario.unit_name(None))
+            self.sink.subscribe(self.counter)
+        self.network = Network(self.loaded.units, clock, authority=self.loaded.authority, sink=self.sink)
+        await self.network.start()
+        for index, event in enumerate(scenario.events):
+            clock.call_at(self.start + event.at, self._play, index, event)
+        for index, traffic in enumerate(scenario.traffic):
+            self._add_traffic(index, traffic)
+        interval = scenario.sample_interval or scenario.duration / 500
+        self._sample()
+        clock.call_at(self.start + interval, self._sample_every, interval)
+        if self.options.progress is not None:
+            clock.call_at(self.start, self._progress_every, scenario.duration / 100)
+        started = time.perf_counter()
+        try:
+            await clock.run(until=self.end)
+        finally:
+            if self.events_file is not None:
+                self.events_file.close()
+        wall = time.perf_counter() - started
+        self._sample()
+        await self.network.stop()
+        data = self._results(wall)
+        expectations = [self._judge(i, e) for i, e in enumerate(scenario.expect)]
+        data["expectations"] = [{"text": r.text, "ok": r.ok, "actual": r.actual, "expected": r.expected}
+                                for r in expectations]
+        data["passed"] = all(r.ok for r in expectations)
+        return RunResult(data, expectations)
+
+    # -- the timeline --------------------------------------------------------------------------
+
+    def _party(self, ref: str, default_unit: str) -> tuple[str, str]:
+        unit, sep, name = ref.rpartition("/")
+        return (unit if sep else default_unit), name
+
+    async def _play(self, index: int, event: Event) -> None:
+        unit_name = self.scenario.unit_name(event.unit)
+        unit: ControlUnit = self.network[unit_name]
+        action = event.action
+        if action == "call":
+            call = event.call
+            from_unit, a = self._party(call.from_, unit_name)
+            to_unit, b = self._party(call.to, unit_name)
+            call_id = call.id or f"event-{index}"
+            answered = call.answer_after <= 0
+            decision, where = await self.network.offer_call(from_unit, a, to_unit, b, call_id=call_id,
+                                                             answered=answered, emergency=call.emergency)
+            if decision.accepted:
+                self._call_units[call_id] = from_unit
+                if not answered:
+                    self.clock.call_later(call.answer_after, self._connect, call_id, from_unit)
+                if call.duration is not None:
+                    self.clock.call_later(call.answer_after + call.duration, self._hang_up, call_id)
+        elif action == "hang_up":
+            self._hang_up(event.hang_up.id)
+        elif action == "hold":
+            await unit.hold(event.hold.id, event.hold.party)
+        elif action == "resume":
+            await unit.resume(event.resume.id)
+        elif action in ("join_conference", "leave_conference"):
+            spec = getattr(event, action)
+            await getattr(unit, action)(spec.conference, spec.party)
+        elif action in ("register", "unregister"):
+            value = event.value(action)
+            for ext in [value] if isinstance(value, str) else value:
+                await getattr(unit, action)(ext)
+        elif action in ("start_application", "stop_application"):
+            spec = getattr(event, action)
+            await getattr(unit, action)(spec.app, spec.user)
+        elif action == "pull_feature_key":
+            await unit.remove_feature_key()
+        elif action == "insert_feature_key":
+            await unit.insert_feature_key(event.insert_feature_key.serial)
+        elif action == "install_license":
+            config = unit.config  # the spec was checked when the scenario loaded
+            keys = license_keys_for(event.install_license, config, self.start, self.loaded.authority,
+                                    config.release_data(), config.feature_key)
+            for key in keys:
+                await unit.install_license(key)
+
+    async def _connect(self, call_id: object, unit: str) -> None:
+        if call_id in self.network[unit].core.calls.active:
+            await self.network.connect(call_id, unit)
+
+    def _hang_up(self, call_id: object) -> None:
+        unit = self._call_units.pop(call_id, None)
+        if unit is not None:
+            self.network.hang_up_now(call_id, unit)
+
+    # -- traffic ---------------------------------------------------------------------------------
+
+    def _add_traffic(self, index: int, traffic: Traffic) -> None:
+        unit_name = self.scenario.unit_name(traffic.unit)
+        mixes = []
+        for mix in (traffic.from_, traffic.to):
+            entries = [mix] if isinstance(mix, str) else mix
+            mixes.append([(e, 1.0) if isinstance(e, str) else (e.party, e.weight) for e in entries])
+        local = all("/" not in party for mix in mixes for party, _ in mix)
+        unit = self.network[unit_name]
+        if local:
+            offer, hang_up = unit.call_functions()
+            connect = unit.core.calls.connect
+        else:
+            offer, hang_up, connect = self._routed(unit_name)
+        steps = [(self.start + offset, rate) for offset, rate in traffic.rate_steps()]
+        holding = traffic.holding
+        source = CallSource(
+            self.clock, offer, hang_up, from_mix=mixes[0], to_mix=mixes[1], rate_steps=steps,
+            mean_hold_s=holding.mean, holding=holding.distribution, hold_stdev_s=holding.stdev,
+            stop_at=self.start + (traffic.stop if traffic.stop is not None else self.scenario.duration),
+            max_calls=traffic.max_calls, connect=connect if traffic.answer_after > 0 else None,
+            answer_after_s=traffic.answer_after, rng=random.Random(f"{self.seed}/{traffic.name}"),
+            id_offset=(index + 1) * 10**12, record=True, name=traffic.name)
+        source.start()
+        self.sources.append((traffic, source))
+
+    def _routed(self, default_unit: str) -> tuple[Callable, Callable, Callable]:
+        """Offer, hang-up and connect for traffic whose parties are on several units."""
+        network, units = self.network, {}
+
+        def offer(call_id: object, a: str, b: str, now: float) -> Decision:
+            from_unit, pa = self._party(a, default_unit)
+            to_unit, pb = self._party(b, default_unit)
+            decision, _ = network.offer_call_now(call_id, from_unit, pa, to_unit, pb)
+            if decision.accepted:
+                units[call_id] = from_unit
+            return decision
+
+        def hang_up(call_id: object, now: float) -> None:
+            network.hang_up_now(call_id, units.pop(call_id))
+
+        def connect(call_id: object, now: float) -> None:
+            if call_id in units:
+                route = network._routes.get(call_id)
+                if route is None:
+                    network[units[call_id]].core.calls.connect(call_id, now)
+                else:
+                    for name in route:
+                        network[name].core.calls.connect(call_id, now)
+
+        return offer, hang_up, connect
+
+    # -- sampling and progress ---------------------------------------------------------------------
+
+    def _sample(self) -> None:
+        self.samples["t"].append(round(self.clock.time() - self.start, 6))
+        for name, unit in self.network.units.items():
+            for pool_id, pool in unit.pools().items():
+                series = self.samples.setdefault(f"{name}/{pool_id}", [[], []])
+                series[0].append(pool.in_use)
+                series[1].append(pool.effective)
+
+    def _sample_every(self, interval: float) -> None:
+        self._sample()
+        if self.clock.time() + interval <= self.end:
+            self.clock.call_later(interval, self._sample_every, interval)
+
+    def _progress_every(self, interval: float) -> None:
+        self.options.progress(min(1.0, (self.clock.time() - self.start) / self.scenario.duration))
+        if self.clock.time() + interval <= self.end:
+            self.clock.call_later(interval, self._progress_every, interval)
+
+    # -- results -----------------------------------------------------------------------------------
+
+    def _results(self, wall: float) -> dict:
+        scenario = self.scenario
+        grade = scenario.sizing.grade_of_service
+        units = []
+        for name, unit in self.network.units.items():
+            core = unit.core
+            pools = []
+            for pool_id, pool in unit.pools().items():
+                interesting = pool.peak or pool.effective or pool.refusals or getattr(pool, "licensed", 0)
+                if not interesting:
+                    continue
+                series = self.samples.get(f"{name}/{pool_id}", [[0], [0]])
+                pools.append({
+                    "pool": pool_id, "licensed": getattr(pool, "licensed", None), "free": getattr(pool, "free", None),
+                    "capacity": getattr(pool, "capacity", None), "effective": pool.effective, "peak": pool.peak,
+                    "in_use_at_end": pool.in_use, "mean_in_use": _mean(series[0]),
+                    "refused": {reason.value: n for reason, n in pool.refusals.items()},
+                })
+            configured = core.configured
+            units.append({
+                "name": name, "model": core.model.name, "release": core.release.release,
+                "feature_key": unit.config.feature_key, "feature_key_state": core.engine.feature_key_state,
+                "serial": core.engine.feature_key_serial,
+                "licenses": [{"key": lic.key, "feature": lic.feature_id, "instances": lic.instances,
+                              "status": lic.status.value, "detail": lic.detail,
+                              "expires_at": utc_text(lic.expires_at) if lic.expires_at else None}
+                             for lic in core.engine.licenses()],
+                "pools": pools,
+                "calls": {"admitted": unit.stats.calls_admitted, "rejected": unit.stats.calls_rejected,
+                          "active_at_end": len(core.calls.active),
+                          "rejections": [{"reason": r, "detail": d, "count": n}
+                                         for (r, d), n in sorted(unit.stats.call_rejections.items())]},
+                "decisions": [{"kind": k, "outcome": o, "reason": r or None, "count": n}
+                              for (k, o, r), n in sorted(unit.stats.decisions.items())],
+                "features": {
+                    "voicemail_pro_server": core.voicemail_running, "delta_server": core.delta_server_running,
+                    "contactstore": configured.contactstore_running,
+                    "expansion_modules": configured.expansion_modules_running,
+                    "mobility_users": sorted(configured.licensed["mobility_features"]),
+                    "mobility_unlicensed": sorted(set(configured.mobility_users) - configured.licensed["mobility_features"]),
+                    "ccc_agents": sorted(configured.licensed["ccc_agent"]),
+                    "ccc_agents_unlicensed": sorted(set(configured.agents) - configured.licensed["ccc_agent"]),
+                    "registered": core.registrar.registered(),
+                    "unlicensed_phones": [p.name for p in core.registrar.unlicensed],
+                },
+            })
+        traffic = []
+        for spec, source in self.sources:
+            window_end = min(self.end, source.stop_at)
+            offered = source.offered_erlangs(self.start + spec.start, window_end)
+            span = max(1e-9, window_end - self.start - spec.start)
+            traffic.append({
+                "name": spec.name, "unit": scenario.unit_name(spec.unit), "attempts": source.attempts,
+                "admitted": source.admitted, "rejected": source.rejected,
+                "blocking": source.rejected / source.attempts if source.attempts else 0.0,
+                "offered_erlangs": offered, "carried_erlangs": source.carried_s / span,
+                "rejections": [{"reason": r, "detail": d, "count": n} for (r, d), n in sorted(source.rejections.items())],
+                "sizing": {"grade_of_service": grade, "channels_needed": channels_for(offered, grade) if offered else 0},
+            })
+        return {
+            "scenario": scenario.name, "description": scenario.description, "file": str(self.loaded.path),
+            "start": scenario.start.isoformat(), "duration_s": scenario.duration, "seed": self.seed,
+            "clock": f"wall x{self.options.speed:g}" if self.options.realtime else "virtual",
+            "wall_s": wall, "callbacks": self.clock.callbacks_run,
+            "units": units, "traffic": traffic,
+            "events_written": self.events_file.lines if self.events_file else None,
+            "samples": self.samples,
+        }
+
+    # -- expectations ------------------------------------------------------------------------------
+
+    def _judge(self, index: int, exp: Expectation) -> ExpectationResult:
+        kind = exp.kind
+        sel = getattr(exp, kind)
+        unit_name = self.scenario.unit_name(getattr(sel, "unit", None))
+        text = f"{kind}({', '.join(f'{k}={v}' for k, v in sel.model_dump(exclude_none=True).items() if v != {})})"
+        if kind == "license":
+            statuses = [lic.status.value for lic in self.network[unit_name].core.engine.licenses()
+                        if lic.feature_id == sel.feature]
+            ok = bool(statuses) and all(s == exp.status for s in statuses)
+            return ExpectationResult(text, ok, statuses or "no such key installed", f"status {exp.status}")
+        if kind == "blocking":
+            spec, source = next((t, s) for t, s in self.sources if t.name == sel.traffic)
+            outcomes = source.outcomes or bytearray()
+            skip = int(len(outcomes) * WARM_UP_FRACTION)
+            used = outcomes[skip:]
+            measured = sum(used) / len(used) if used else 0.0
+            if exp.erlang_b is not None:
+                offered = source.offered_erlangs(self.start + spec.start, min(self.end, source.stop_at))
+                target = erlang_b(exp.erlang_b, offered)
+                expected = f"Erlang-B({exp.erlang_b}, {offered:.2f} E) = {target:.4f} ± {exp.tolerance:g}"
+            else:
+                target = exp.equals
+                expected = f"{target:g} ± {exp.tolerance:g}"
+            return ExpectationResult(text, abs(measured - target) <= exp.tolerance, round(measured, 6), expected)
+        actual = self._count(index, kind, sel, unit_name)
+        checks = []
+        if exp.equals is not None:
+            checks.append((actual == exp.equals, f"= {exp.equals:g}"))
+        if exp.at_least is not None:
+            checks.append((actual >= exp.at_least, f">= {exp.at_least:g}"))
+        if exp.at_most is not None:
+            checks.append((actual <= exp.at_most, f"<= {exp.at_most:g}"))
+        return ExpectationResult(text, all(ok for ok, _ in checks), actual, " and ".join(t for _, t in checks))
+
+    def _count(self, index: int, kind: str, sel: Any, unit_name: str) -> float:
+        if kind == "peak":
+            return self.network[unit_name].pools()[sel.pool].peak
+        if kind == "events":
+            return self.counter.counts[index] if self.counter else 0
+        # calls
+        if sel.traffic is not None:
+            source = next(s for t, s in self.sources if t.name == sel.traffic)
+            admitted, rejections = source.admitted, source.rejections
+        else:
+            stats = self.network[unit_name].stats
+            admitted, rejections = stats.calls_admitted, stats.call_rejections
+        rejected = sum(n for (reason, detail), n in rejections.items()
+                       if (sel.reason is None or reason == sel.reason.value)
+                       and (sel.detail is None or detail == sel.detail))
+        if sel.outcome == "admitted":
+            return admitted
+        if sel.outcome == "rejected":
+            return rejected
+        return admitted + sum(rejections.values())
+
+
+def _mean(values: list) -> float:
+    return sum(values) / len(values) if values else 0.0
