@@ -1,0 +1,128 @@
+"""Traffic is statistically faithful; sizing agrees with Erlang-B."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import random
+
+import pytest
+
+from emulator.config import UnitConfig
+from emulator.runtime import ControlUnit, VirtualClock
+from emulator.runtime.traffic import CallSource, holding_sampler, poisson_calls
+from emulator.scenario.sizing import batch_means_interval, channels_for, erlang_b, size, student_t_quantile
+from tests.conftest import T0
+from tests.rules.helpers import keys
+
+ERLANG_B_TABLE = [(1, 1.0, 0.5), (10, 5.0, 0.01838), (30, 20.3, 0.009820), (27, 20.0, 0.02681), (128, 100.0, 0.0009676)]  # values from ../shared/bench/erlang.py
+
+
+@pytest.mark.parametrize(("channels", "erlangs", "blocking"), ERLANG_B_TABLE)
+def test_erlang_b(channels, erlangs, blocking):
+    assert erlang_b(channels, erlangs) == pytest.approx(blocking, rel=2e-3)
+
+
+def test_channels_for_a_grade_of_service():
+    assert channels_for(20.0, 0.02) == 28  # B(27, 20) = 0.0268 > 0.02 >= B(28, 20) = 0.0188
+    assert channels_for(20.3, 0.01) == 30
+    advice = size(20.3, 0.01, vcm_share=0.5)
+    assert (advice.sip_channels, advice.vcm_channels) == (30, 18)
+
+
+def test_t_quantile():
+    assert student_t_quantile(0.995, 19) == pytest.approx(2.861, abs=2e-3)
+    assert student_t_quantile(0.975, 10) == pytest.approx(2.228, abs=2e-3)
+
+
+def run_mmnn(channels: int, erlangs: float, calls: int, seed: int):
+    async def go():
+        code_keys = keys(("sip_trunk_channels", channels))
+        config = UnitConfig(licenses=code_keys, vcm_modules=[{"type": "vcm64"}],
+                            trunks=[{"name": "sip1", "type": "sip", "channels": 64}],
+                            users=[{"name": "op", "extension": "201", "phone": "analog"}])
+        clock = VirtualClock(T0)
+        unit = ControlUnit(config, clock)
+        await unit.start()
+        offer, hang_up = unit.call_functions()
+        source = poisson_calls(clock, offer, hang_up, "sip1", "201", rate_per_s=erlangs / 180.0, mean_hold_s=180.0,
+                               calls=calls, seed=seed, record=True)
+        source.start()
+        await clock.run()
+        return source
+    return asyncio.run(go())
+
+
+def test_poisson_blocking_agrees_with_erlang_b_within_a_99_percent_batch_means_interval():
+    source = run_mmnn(30, 20.3, 400_000, seed=20261127)
+    mean, low, high = batch_means_interval(source.outcomes, batches=20, confidence=0.99)
+    assert low <= erlang_b(30, 20.3) <= high, (low, high)
+    assert high - low < 0.004  # an interval narrow enough to mean something
+
+
+def test_the_sample_path_is_the_reference_models():
+    """The reference draws: inter-arrival, then holding time if admitted, from one Random(seed)."""
+    source = run_mmnn(30, 20.3, 50_000, seed=1)
+    rand, log = random.Random(1).random, math.log
+    ia, busy_until, blocked, t = 180.0 / 20.3, [], [], 0.0
+    for i in range(50_000):
+        t += -log(1.0 - rand()) * ia
+        busy_until = [end for end in busy_until if end > t]
+        if len(busy_until) < 30:
+            busy_until.append(t - log(1.0 - rand()) * 180.0)
+        else:
+            blocked.append(i)
+    assert [i for i, b in enumerate(source.outcomes) if b] == blocked
+
+
+def test_ramps_change_the_rate_in_steps():
+    async def go():
+        clock = VirtualClock(T0)
+        arrivals = []
+
+        def offer(call_id, a, b, now):
+            arrivals.append(now)
+            from emulator.rules.decision import ADMITTED
+            return ADMITTED
+
+        source = CallSource(clock, offer, lambda call_id, now: None, from_mix=[("a", 1)], to_mix=[("b", 1)],
+                            rate_steps=[(T0, 10 / 3600), (T0 + 3600, 100 / 3600), (T0 + 7200, 0.0)],
+                            mean_hold_s=60, seed=3)
+        source.start()
+        await clock.run(until=T0 + 4 * 3600)
+        return arrivals
+
+    arrivals = asyncio.run(go())
+    first = sum(1 for t in arrivals if t < T0 + 3600)
+    second = sum(1 for t in arrivals if T0 + 3600 <= t < T0 + 7200)
+    assert 2 <= first <= 25 and 70 <= second <= 130
+    assert not [t for t in arrivals if t >= T0 + 7200]  # rate 0 from then on
+
+
+@pytest.mark.parametrize(("distribution", "stdev"), [("fixed", None), ("exponential", None), ("lognormal", 60.0)])
+def test_holding_time_distributions_have_their_mean(distribution, stdev):
+    draw = holding_sampler(random.Random(5), distribution, 180.0, stdev)
+    samples = [draw() for _ in range(40_000)]
+    assert sum(samples) / len(samples) == pytest.approx(180.0, rel=0.02)
+    if distribution == "lognormal":
+        var = sum((s - 180.0) ** 2 for s in samples) / len(samples)
+        assert math.sqrt(var) == pytest.approx(60.0, rel=0.05)
+
+
+def test_call_mix_follows_its_weights():
+    async def go():
+        clock = VirtualClock(T0)
+        seen = []
+
+        def offer(call_id, a, b, now):
+            seen.append(b)
+            from emulator.rules.decision import ADMITTED
+            return ADMITTED
+
+        CallSource(clock, offer, lambda call_id, now: None, from_mix=[("sip1", 1)], to_mix=[("x", 3), ("y", 1)],
+                   rate_steps=[(T0, 1.0)], mean_hold_s=10, max_calls=20_000, seed=4).start()
+        await clock.run()
+        return seen
+
+    seen = asyncio.run(go())
+    assert seen.count("x") / len(seen) == pytest.approx(0.75, abs=0.02)
