@@ -7,9 +7,9 @@ an error naming its path (e.g. users[3].phone) before anything runs.
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from firmware_models import Codec, ControlUnitModel, Release, available_releases, hardware_catalogue, load_release
 
@@ -17,6 +17,15 @@ PhoneManagerMode = Literal["lite", "pro", "pro_pc_softphone", "pro_ip_audio_enab
 TrunkType = Literal["sip", "pri", "analog", "h323_scn"]
 VOICEMAIL_PARTY = "voicemail"
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+
+
+def _check_name(value: str) -> str:
+    if not _NAME.fullmatch(value):
+        raise ValueError(f"{value!r}: use letters, digits, '.', '_' or '-', starting with a letter or digit")
+    return value
+
+
+Name = Annotated[str, AfterValidator(_check_name)]
 
 
 class _Strict(BaseModel):
@@ -40,7 +49,7 @@ class VcmModuleConfig(_Strict):
 
 
 class TrunkConfig(_Strict):
-    name: str
+    name: Name
     """The party name calls use for this line."""
     type: TrunkType
     channels: int = Field(ge=1, le=1000)
@@ -48,11 +57,6 @@ class TrunkConfig(_Strict):
     """For IP lines (SIP, H.323): the codec its calls use."""
     peer: str | None = None
     """For h323_scn lines: the unit at the other end."""
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, value: str) -> str:
-        return _check_name(value)
 
     @model_validator(mode="after")
     def _peer_only_for_scn(self) -> TrunkConfig:
@@ -68,7 +72,7 @@ class TrunkConfig(_Strict):
 
 
 class UserConfig(_Strict):
-    name: str
+    name: Name
     extension: str = Field(pattern=r"^\d{2,9}$")
     phone: str = "analog"
     """Telephone model (firmware_models/hardware.yaml), e.g. 9620, 5610, third_party_sip, analog."""
@@ -82,11 +86,6 @@ class UserConfig(_Strict):
     softconsole: bool = False
     login_code: str | None = Field(default=None, pattern=r"^\d{1,15}$")
     forced_login: bool = False
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, value: str) -> str:
-        return _check_name(value)
 
     @field_validator("phone")
     @classmethod
@@ -110,7 +109,7 @@ class VoicemailConfig(_Strict):
 
 
 class UnitConfig(_Strict):
-    name: str = "unit1"
+    name: Name = "unit1"
     model: str = "IP500"
     release: str = "6.0"
     feature_key: str = "virtual:12345678"
@@ -126,11 +125,6 @@ class UnitConfig(_Strict):
     """Record calls with ContactStore (one ContactStore license per system [S19][S22])."""
     expansion_modules: int = Field(default=0, ge=0, le=12)
     """Expansion modules fitted; on an IP500 they need Professional Edition [S4]."""
-
-    @field_validator("name")
-    @classmethod
-    def _name(cls, value: str) -> str:
-        return _check_name(value)
 
     @field_validator("release")
     @classmethod
@@ -174,12 +168,6 @@ class UnitConfig(_Strict):
 
     def unit_model(self) -> ControlUnitModel:
         return self.release_data().unit(self.model)
-
-
-def _check_name(value: str) -> str:
-    if not _NAME.fullmatch(value):
-        raise ValueError(f"{value!r}: use letters, digits, '.', '_' or '-', starting with a letter or digit")
-    return value
 
 
 def _unique(names: dict[str, str], name: str, where: str) -> None:

@@ -44,24 +44,6 @@ class CountedPool:
         self.refusals[reason] = self.refusals.get(reason, 0) + 1
         return reason
 
-    def take(self) -> Reason | None:
-        """try_acquire(1) for hot paths: None when granted, else the reason for refusing."""
-        in_use = self.in_use + 1
-        if in_use <= self.effective:
-            self.in_use = in_use
-            if in_use > self.peak:
-                self.peak = in_use
-            return None
-        reason = self._refusal
-        self.refusals[reason] = self.refusals.get(reason, 0) + 1
-        return reason
-
-    def give(self) -> None:
-        """release(1) for hot paths."""
-        if self.in_use < 1:
-            raise PoolUnderflowError(f"pool {self.pool_id}: releasing 1 with none in use")
-        self.in_use -= 1
-
     def release(self, count: int = 1) -> None:
         if count < 1:
             raise ValueError(f"count must be >= 1, got {count}")

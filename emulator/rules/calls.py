@@ -206,7 +206,7 @@ class CallTable:
         if call[ON_HOLD]:
             return HELD
         if party.is_ip:
-            reason = self.vcm.take()
+            reason = self.vcm.try_acquire()
             if reason is not None:
                 return rejected(reason)
             call[ON_HOLD] = 1

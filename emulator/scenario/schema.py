@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
-from emulator.config import PhoneManagerMode, UnitConfig, VcmModuleConfig, TrunkConfig, UserConfig, VoicemailConfig
+from emulator.config import PhoneManagerMode, UnitConfig
 from emulator.licensing import KeyFormatError, normalize_key_text
 from emulator.reasons import Reason
 from emulator.rules.applications import APPLICATIONS
@@ -71,32 +71,14 @@ def _check_key(value: object) -> object:
 LicenseEntry = Annotated[str | LicenseSpec, BeforeValidator(_check_key)]
 
 
-class ScenarioUnit(_Strict):
-    """A control unit (the runtime's configuration) with readable license entries."""
+class ScenarioUnit(UnitConfig):
+    """A control unit's configuration (emulator/config.py) with readable license entries."""
 
-    name: str = "unit1"
-    model: str = "IP500"
-    release: str = "6.0"
-    feature_key: str = "virtual:12345678"
     grace_period_s: Duration | None = None
     licenses: list[LicenseEntry] = Field(default_factory=list)
-    vcm_modules: list[VcmModuleConfig] = Field(default_factory=list)
-    trunks: list[TrunkConfig] = Field(default_factory=list)
-    users: list[UserConfig] = Field(default_factory=list)
-    voicemail: VoicemailConfig | None = None
-    delta_server: bool = False
-    contactstore: bool = False
-    expansion_modules: int = Field(default=0, ge=0, le=12)
-
-    @model_validator(mode="after")
-    def _valid_unit(self) -> ScenarioUnit:
-        # Everything but the licenses must already make a valid unit.
-        self.to_config([])
-        return self
 
     def to_config(self, keys: list[str]) -> UnitConfig:
-        data = self.model_dump(exclude={"licenses"})
-        return UnitConfig(**data, licenses=keys)
+        return UnitConfig(**self.model_dump(exclude={"licenses"}), licenses=keys)
 
 
 # -- the timeline ------------------------------------------------------------------------------

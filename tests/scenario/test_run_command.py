@@ -115,3 +115,8 @@ def test_validate_schema_and_size(capsys, tmp_path):
 def test_bad_options(capsys, argv, message):
     code, _, err = run(capsys, *argv)
     assert code == 2 and message in err and err.count("\n") == 1
+
+
+def test_the_progress_bar_does_not_disturb_the_run(capsys):
+    code, out, err = run(capsys, "run", MAIN_SCENARIO, "--progress")
+    assert code == 0 and "5 passed" in out
