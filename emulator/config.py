@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from firmware_models import Codec, ControlUnitModel, Release, available_releases, hardware_catalogue, load_release
+from hardware.feature_keys.registry import KEY_TYPES
 
 PhoneManagerMode = Literal["lite", "pro", "pro_pc_softphone", "pro_ip_audio_enabled"]
 TrunkType = Literal["sip", "pri", "analog", "h323_scn"]
@@ -113,6 +114,9 @@ class UnitConfig(_Strict):
     model: str = "IP500"
     release: str = "6.0"
     feature_key: str = "virtual:12345678"
+    """A feature-key URL: virtual:SERIAL, smartcard:SERIAL, sdcard:SERIAL, serial://PORT, usb:VID:PID."""
+    feature_key_check_s: float | None = Field(default=None, gt=0)
+    """How often a polled key (serial, USB) is re-read; default: the release's check interval."""
     grace_period_s: float | None = Field(default=None, ge=0)
     licenses: list[str] = Field(default_factory=list)
     vcm_modules: list[VcmModuleConfig] = Field(default_factory=list)
@@ -146,6 +150,11 @@ class UnitConfig(_Strict):
                 raise ValueError(f"vcm_modules[{i}].type: {module.type} is not supported by release {self.release}")
             if family not in unit.vcm_module_families:
                 raise ValueError(f"vcm_modules[{i}].type: {module.type} does not fit a {unit.name}")
+        interface = self.feature_key.partition(":")[0].lower()
+        key_type = KEY_TYPES.get(interface)
+        if key_type is not None and key_type not in unit.feature_key_types:
+            raise ValueError(f"feature_key: a {unit.name} takes a {' or '.join(unit.feature_key_types)} key, "
+                             f"not {key_type} ({self.feature_key})")
         names: dict[str, str] = {VOICEMAIL_PARTY: "the voicemail party"}
         for i, trunk in enumerate(self.trunks):
             _unique(names, trunk.name, f"trunks[{i}].name")

@@ -11,7 +11,7 @@ import os
 import typer
 
 from emulator import __version__
-from emulator.cli import license_cmd, models_cmd, scenario_cmd, unit_cmd
+from emulator.cli import dongle_cmd, license_cmd, models_cmd, scenario_cmd, unit_cmd
 from emulator.cli.output import UserError, error_line
 from emulator.licensing import KeyFormatError, SerialNumberError
 from emulator.licensing.issuer import IssueError
@@ -35,6 +35,7 @@ app = typer.Typer(
 app.add_typer(models_cmd.app, name="models")
 app.add_typer(license_cmd.app, name="license")
 app.add_typer(unit_cmd.app, name="unit")
+app.add_typer(dongle_cmd.app, name="dongle")
 app.command("run")(scenario_cmd.run)
 app.command("validate")(scenario_cmd.validate)
 app.command("schema")(scenario_cmd.schema)

@@ -53,6 +53,9 @@ def run(
     report: Annotated[Path | None, typer.Option("--report", help="Write the report as JSON here.")] = None,
     plot_file: Annotated[Path | None, typer.Option("--plot", help="Draw in-use against limit per pool (PNG; "
                                                                   "needs the 'plot' extra).")] = None,
+    feature_key: Annotated[list[str] | None, typer.Option(
+        "--feature-key", "-k", help="Use this feature key instead of the file's: [UNIT=]URL, e.g. "
+        "serial:///dev/ttyUSB0?baudrate=9600 (repeatable, one per unit).")] = None,
     progress: Annotated[bool | None, typer.Option("--progress/--no-progress",
                                                   help="Progress bar (default: when stderr is a terminal).")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON instead of tables.")] = False,
@@ -62,6 +65,8 @@ def run(
     Exit 0 when every expectation holds, 1 when one fails, 2 on invalid input.
     """
     loaded = _load(file)
+    for choice in feature_key or []:
+        _use_feature_key(loaded, choice)
     for path, option in ((events, "--events"), (report, "--report"), (plot_file, "--plot")):
         _writable(path, option)
     if plot_file is not None:
@@ -88,6 +93,33 @@ def run(
         note(f"{len(failed)} of {len(result.expectations)} expectations failed: "
              + "; ".join(f"{e.text} was {e.actual}, expected {e.expected}" for e in failed))
         raise typer.Exit(EXIT_EXPECTATIONS_FAILED)
+
+
+def _use_feature_key(loaded, choice: str) -> None:
+    """--feature-key [UNIT=]URL: fit another key to a unit (checked like the file's own)."""
+    from emulator.config import UnitConfig
+
+    unit_name, sep, url = choice.partition("=")
+    if not sep or "://" in unit_name or ":" in unit_name:
+        unit_name, url = "", choice
+    names = [u.name for u in loaded.units]
+    if not unit_name:
+        if len(names) > 1:
+            raise UserError(f"--feature-key: name the unit, e.g. {names[0]}={url} (units: {', '.join(names)})")
+        unit_name = names[0]
+    if unit_name not in names:
+        raise UserError(f"--feature-key: no unit named {unit_name!r} (units: {', '.join(names)})")
+    index = names.index(unit_name)
+    try:
+        from hardware.feature_keys import FeatureKeyError, open_feature_key
+
+        open_feature_key(url)
+        loaded.units[index] = UnitConfig(**{**loaded.units[index].model_dump(), "feature_key": url})
+    except ValidationError as exc:
+        message = exc.errors()[0]["msg"].removeprefix("Value error, ")
+        raise UserError(f"--feature-key {choice}: {message}") from None
+    except FeatureKeyError as exc:
+        raise UserError(f"--feature-key {choice}: {exc}") from None
 
 
 async def _run_with_progress(loaded, options: RunOptions, show: bool):

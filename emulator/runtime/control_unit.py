@@ -11,16 +11,17 @@ Every decision is counted. Events are built only while someone subscribes to the
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 
 from emulator.config import UnitConfig
 from emulator.licensing import InstalledLicense, KeyAuthority, SerialNumberError
 from emulator.rules import Decision, UnitCore
 from emulator.rules.calls import CallTable
 from emulator.rules.decision import ENDED
-from emulator.runtime.clock import Clock, TimerHandle
+from emulator.runtime.clock import Clock, TimerHandle, VirtualClock
 from emulator.telemetry import EventSink
 from hardware.feature_keys import FeatureKey, FeatureKeyAbsentError, FeatureKeyError, open_feature_key
 from hardware.feature_keys.virtual import VirtualFeatureKey
@@ -73,10 +74,11 @@ class ControlUnit:
         self._deadline_handle: TimerHandle | None = None
         self._scheduled_deadline = float("inf")
         self._presence_handle: TimerHandle | None = None
-        self.check_interval_s = float(self.core.release.feature_key.check_interval_s.value)
+        self.check_interval_s = float(config.feature_key_check_s or self.core.release.feature_key.check_interval_s.value)
         self._offer = self.core.calls.offer  # bound once: these run for every call
         self._hang_up = self.core.calls.hang_up
         self._started = False  # the core's first events wait for start(), when subscribers are attached
+        self._check_task: asyncio.Future | None = None
 
     # -- life cycle ----------------------------------------------------------------------
 
@@ -90,15 +92,28 @@ class ControlUnit:
             self._presence_handle = self.clock.call_later(self.check_interval_s, self._periodic_check)
 
     async def stop(self) -> None:
+        self._started = False
         for handle in (self._presence_handle, self._deadline_handle):
             if handle is not None:
                 handle.cancel()
+        if self._check_task is not None:
+            await asyncio.gather(self._check_task, return_exceptions=True)
         await self.feature_key.close()
 
-    async def _periodic_check(self) -> None:
-        await self.check_feature_key()
+    def _periodic_check(self) -> Coroutine | None:
+        """Read the key again, and plan the next reading.
+
+        On the wall clock the reading runs in a task of its own, so calls and timers never
+        wait for a device. In virtual time it takes no simulated time: the clock awaits it
+        (the returned coroutine), which keeps a run deterministic.
+        """
         if self._started:
             self._presence_handle = self.clock.call_later(self.check_interval_s, self._periodic_check)
+        if isinstance(self.clock, VirtualClock):
+            return self.check_feature_key()
+        if self._check_task is None or self._check_task.done():
+            self._check_task = asyncio.ensure_future(self.check_feature_key())
+        return None
 
     async def check_feature_key(self) -> str | None:
         """Read the key now; returns its serial, or None when it did not answer."""

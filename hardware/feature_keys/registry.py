@@ -16,7 +16,15 @@ ENTRY_POINT_GROUP = "ipo_emu.feature_keys"
 
 BACKENDS: dict[str, tuple[str, str]] = {
     "virtual": ("hardware.feature_keys.virtual", "VirtualFeatureKey"),
+    "serial": ("hardware.feature_keys.serial_key", "SerialFeatureKey"),
+    "usb": ("hardware.feature_keys.serial_key", "UsbFeatureKey"),
+    "smartcard": ("hardware.feature_keys.cards", "SmartCardKey"),
+    "sdcard": ("hardware.feature_keys.cards", "SdCardKey"),
 }
+
+# What each interface is, in the terms of firmware_models (ControlUnitModel.feature_key_types);
+# a unit is checked against it. Interfaces not listed (virtual, plugins) fit any unit.
+KEY_TYPES = {"serial": "serial", "usb": "usb", "smartcard": "smart_card", "sdcard": "sd_card"}
 
 
 def _all_backends() -> dict[str, tuple[str, str]]:

@@ -1,0 +1,1 @@
+"""The feature-key dongle line protocol (sans-IO codec) and the reference dongle."""
