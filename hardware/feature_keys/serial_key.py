@@ -78,6 +78,14 @@ def _number(options: dict[str, str], key: str, default: float, low: float, high:
     return value
 
 
+def _line_options(options: dict[str, str]) -> dict[str, object]:
+    """The URL options every serial-line key takes, checked."""
+    return {"baudrate": int(_number(options, "baudrate", 9600, 50, 4_000_000)),
+            "timeout_s": _number(options, "timeout", 1.0, 0.01, 60),
+            "plain_id": options.get("plain_id", "0").lower() in ("1", "true", "yes"),
+            "backoff_max_s": _number(options, "backoff_max", 5.0, 0, 600)}
+
+
 class SerialFeatureKey(FeatureKey):
     interface = "serial"
     polled = True
@@ -105,10 +113,7 @@ class SerialFeatureKey(FeatureKey):
             url = url[2:]  # serial:///dev/ttyUSB0 -> /dev/ttyUSB0; serial:socket://h:p stays
         if not url:
             raise FeatureKeyConfigError("serial feature key needs a port, e.g. serial:///dev/ttyUSB0")
-        return cls(channel, port_url=url, baudrate=int(_number(options, "baudrate", 9600, 50, 4_000_000)),
-                   timeout_s=_number(options, "timeout", 1.0, 0.01, 60),
-                   plain_id=options.get("plain_id", "0").lower() in ("1", "true", "yes"),
-                   backoff_max_s=_number(options, "backoff_max", 5.0, 0, 600))
+        return cls(channel, port_url=url, **_line_options(options))
 
     async def read_serial(self) -> str:
         if self._closed:
@@ -227,10 +232,7 @@ class UsbFeatureKey(SerialFeatureKey):
         except ValueError:
             raise FeatureKeyConfigError(f"usb feature key {channel!r}: VID and PID are hexadecimal") from None
         return cls(channel, vid=vid, pid=pid, usb_serial=parts[2] if len(parts) == 3 else None,
-                   baudrate=int(_number(options, "baudrate", 9600, 50, 4_000_000)),
-                   timeout_s=_number(options, "timeout", 1.0, 0.01, 60),
-                   plain_id=options.get("plain_id", "0").lower() in ("1", "true", "yes"),
-                   backoff_max_s=_number(options, "backoff_max", 5.0, 0, 600))
+                   **_line_options(options))
 
     def _port_url(self) -> str:
         device = find_usb_port(list_ports.comports(), self.vid, self.pid, self.usb_serial)
