@@ -10,6 +10,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from emulator.licensing import utc_text
+
 
 class UserError(Exception):
     """Bad input from the user: reported as one line, exit code 2."""
@@ -58,6 +60,4 @@ def parse_time(text: str, option: str) -> int:
 
 
 def utc(unix_seconds: float | None) -> str | None:
-    if unix_seconds is None:
-        return None
-    return datetime.fromtimestamp(unix_seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return None if unix_seconds is None else utc_text(unix_seconds)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from emulator.licensing import CountedPool
+from emulator.licensing import CountedPool, give_all, take_all
 from emulator.reasons import Reason
 from emulator.rules.decision import STARTED, STOPPED, Decision, rejected
 
@@ -54,10 +54,11 @@ class Applications:
             return rejected(Reason.ALREADY_RUNNING, f"{app} for {user_name}")
         if app == PHONE_MANAGER:
             pools = tuple(core.engine.pool(p) for p in PHONE_MANAGER_POOLS[user.phone_manager])
-            reason, pool_id = _take_all(pools)
-            if reason is not None:
+            refusing = take_all(pools)
+            if refusing is not None:
                 self.running[key], self.modes[key] = (), "lite"
-                return Decision(True, "fallback", reason, f"runs as Phone Manager Lite ({pool_id})")
+                return Decision(True, "fallback", refusing.refusal_reason,
+                                f"runs as Phone Manager Lite ({refusing.pool_id})")
             self.running[key], self.modes[key] = pools, user.phone_manager
             return STARTED
         if app == SOFTCONSOLE:
@@ -68,9 +69,9 @@ class Applications:
             if not core.delta_server_running:
                 return rejected(Reason.DELTA_SERVER_NOT_RUNNING)
             pools = (core.delta_server_clients, core.engine.pool(app))
-        reason, pool_id = _take_all(pools)
-        if reason is not None:
-            return rejected(reason, pool_id)
+        refusing = take_all(pools)
+        if refusing is not None:
+            return rejected(refusing.refusal_reason, refusing.pool_id)
         self.running[key], self.modes[key] = pools, app
         return STARTED
 
@@ -79,16 +80,5 @@ class Applications:
         if pools is None:
             raise LookupError(f"{app} is not running for {user_name!r}")
         self.modes.pop((app, user_name), None)
-        for pool in pools:
-            pool.release()
+        give_all(pools)
         return STOPPED
-
-
-def _take_all(pools: tuple[CountedPool, ...]) -> tuple[Reason | None, str]:
-    for i, pool in enumerate(pools):
-        reason = pool.try_acquire()
-        if reason is not None:
-            for taken in pools[:i]:
-                taken.release()
-            return reason, pool.pool_id
-    return None, ""

@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import TYPE_CHECKING, NamedTuple
 
-from emulator.licensing import CountedPool, PoolUnderflowError, give_all
+from emulator.licensing import CountedPool, PoolUnderflowError, give_all, take_all
 from emulator.reasons import Reason
 from emulator.rules.decision import (
     ADMITTED,
@@ -60,7 +60,7 @@ class CallTable:
         self.active: dict[object, tuple | list] = {}
         self.admitted = 0
         self.rejections: Counter[tuple[str, str]] = Counter()  # (reason, detail) -> count
-        self.conferences: dict[object, dict[str, tuple[tuple[CountedPool, ...], int]]] = {}
+        self.conferences: dict[object, dict[str, tuple[CountedPool, ...]]] = {}
         self._routes: dict[tuple[str, str], tuple] = {}
         self.offer = self._make_offer()
         self.hang_up = self._make_hang_up()
@@ -239,34 +239,19 @@ class CallTable:
                 return rejected(Reason.NOT_REGISTERED, party.name)
             if not (party.endpoint_licensed or emergency):
                 return rejected(Reason.ENDPOINT_UNLICENSED, party.name)
-        pools = party.line_pools
-        for i, pool in enumerate(pools):
-            reason = pool.try_acquire()
-            if reason is not None:
-                for taken in pools[:i]:
-                    taken.release()
-                self._drop_if_empty(conference_id)
-                return rejected(reason, pool.pool_id)
-        vcm = 1 if party.is_ip else 0
-        if vcm:
-            reason = self.vcm.try_acquire()
-            if reason is not None:
-                for taken in pools:
-                    taken.release()
-                self._drop_if_empty(conference_id)
-                return rejected(reason)
-        members[party_name] = (pools, vcm)
+        pools = party.line_pools + ((self.vcm,) if party.is_ip else ())  # one VCM channel per IP party
+        refusing = take_all(pools)
+        if refusing is not None:
+            self._drop_if_empty(conference_id)
+            return rejected(refusing.refusal_reason, refusing.pool_id)
+        members[party_name] = pools
         return JOINED
 
     def leave_conference(self, conference_id: object, party_name: str, now: float) -> Decision:
         members = self.conferences.get(conference_id, {})
         if party_name not in members:
             raise LookupError(f"{party_name!r} is not in conference {conference_id!r}")
-        pools, vcm = members.pop(party_name)
-        for pool in pools:
-            pool.release()
-        if vcm:
-            self.vcm.release(vcm)
+        give_all(members.pop(party_name))
         self._drop_if_empty(conference_id)
         return LEFT
 

@@ -48,10 +48,6 @@ class TimerHandle:
     def __init__(self, entry: list) -> None:
         self._entry = entry
 
-    @property
-    def when(self) -> float:
-        return self._entry[_ENTRY_TIME]
-
     def cancel(self) -> None:
         self._entry[_ENTRY_FN] = None
 
@@ -112,10 +108,6 @@ class Clock(ABC):
         while heap and heap[0][_ENTRY_FN] is None:
             heapq.heappop(heap)
         return heap[0][_ENTRY_TIME] if heap else None
-
-    @property
-    def pending(self) -> int:
-        return sum(1 for entry in self._heap if entry[_ENTRY_FN] is not None)
 
     @abstractmethod
     async def run(self, until: float | None = None) -> None:

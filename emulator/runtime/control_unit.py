@@ -249,10 +249,6 @@ class ControlUnit:
         self._after_change()
         return lic
 
-    async def advance(self) -> None:
-        """Apply time-driven changes due by now (the clock also does this by itself)."""
-        self._on_deadline()
-
     # -- internals ---------------------------------------------------------------------------
 
     def _virtual_key(self) -> VirtualFeatureKey:

@@ -90,11 +90,17 @@ class Network:
             self.clock.call_later(duration, self.hang_up_now, call_id, from_unit)
         return decision, where
 
-    async def connect(self, call_id: object, unit: str) -> Decision:
+    def connect_now(self, call_id: object, unit: str) -> Decision:
+        """The call is answered, at both ends if it crosses units."""
         route = self._routes.get(call_id)
         if route is None:
-            return await self[unit].connect(call_id)
+            return self[unit].core.calls.connect(call_id, self.clock.time())
         return connect_scn_call(self.cores, call_id, route[0], route[1], self.clock.time())
+
+    async def connect(self, call_id: object, unit: str) -> Decision:
+        if call_id not in self._routes:
+            return await self[unit].connect(call_id)  # counted and evented by the unit
+        return self.connect_now(call_id, unit)
 
     async def hang_up(self, call_id: object, unit: str) -> Decision:
         return self.hang_up_now(call_id, unit)

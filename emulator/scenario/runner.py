@@ -254,12 +254,7 @@ class ScenarioRunner:
 
         def connect(call_id: object, now: float) -> None:
             if call_id in units:
-                route = network._routes.get(call_id)
-                if route is None:
-                    network[units[call_id]].core.calls.connect(call_id, now)
-                else:
-                    for name in route:
-                        network[name].core.calls.connect(call_id, now)
+                network.connect_now(call_id, units[call_id])
 
         return offer, hang_up, connect
 
