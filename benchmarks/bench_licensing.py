@@ -70,9 +70,9 @@ def bench_pool(pairs: int) -> float:
     pool.set_limit(128, 0, Reason.NOT_LICENSED)
     acquire, release = pool.try_acquire, pool.release
     start = time.perf_counter()
-    for _ in range(pairs):
-        acquire()
-        release()
+    for now in range(pairs):
+        acquire(now)
+        release(now)
     elapsed = time.perf_counter() - start
     assert pool.in_use == 0 and pool.peak == 1
     return pairs / elapsed
@@ -92,7 +92,7 @@ def bench_engine(pairs: int) -> float:
     start = time.perf_counter()
     for _ in range(pairs):
         acquire("sip_trunk_channels", now)
-        release_("sip_trunk_channels")
+        release_("sip_trunk_channels", now)
     return pairs / (time.perf_counter() - start)
 
 

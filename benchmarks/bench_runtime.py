@@ -56,7 +56,7 @@ async def _emulate(config: UnitConfig, erlangs: float, hold: float, calls: int, 
     clock = VirtualClock(T0)
     unit = ControlUnit(config, clock)
     await unit.start()
-    offer, hang_up = unit.call_functions()
+    offer, hang_up, _ = unit.call_functions()
     source = poisson_calls(clock, offer, hang_up, "sip1", "201",
                            rate_per_s=erlangs / hold, mean_hold_s=hold, calls=calls, seed=seed)
     source.start()
@@ -138,7 +138,7 @@ def busy_hour(calls_per_hour: int = 2_560, hold: float = 180.0) -> tuple[float, 
         clock = VirtualClock(T0)
         unit = ControlUnit(config, clock)
         await unit.start()
-        offer, hang_up = unit.call_functions()
+        offer, hang_up, _ = unit.call_functions()
         source = poisson_calls(clock, offer, hang_up, "sip1", "201",
                                rate_per_s=calls_per_hour / 3600.0, mean_hold_s=hold, calls=10**9, seed=7)
         source.start()

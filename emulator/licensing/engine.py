@@ -166,10 +166,10 @@ class LicenseEngine:
         pool = self.pools.get(pool_id)
         if pool is None:
             raise LookupError(f"unknown license pool {pool_id!r} in release {self.release.release}")
-        return pool.try_acquire(count)
+        return pool.try_acquire(now, count)
 
-    def release_instances(self, pool_id: str, count: int = 1) -> None:
-        self.pool(pool_id).release(count)
+    def release_instances(self, pool_id: str, now: float, count: int = 1) -> None:
+        self.pool(pool_id).release(now, count)
 
     def set_free_instances(self, pool_id: str, count: int, now: float) -> None:
         """Instances a pool has without any license (e.g. the free channels of a card)."""

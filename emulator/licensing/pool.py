@@ -18,9 +18,17 @@ class CountedPool:
 
     in_use can exceed effective only after the limit drops: held instances stay held, and
     nothing is granted again until in_use is back below the limit.
+
+    Every change is stamped with the time it happens, so the pool also keeps the exact
+    time-weighted integral of in_use (instance-seconds, area_until): the mean in use over
+    any window is that integral over the window's length, reproducible from the events
+    alone. It costs one addition per change: the integral of in_use up to t equals the sum
+    of release times minus the sum of acquire times, plus in_use x t for what is still held
+    (`time_sum` keeps the two sums). `peak` is raised only once a whole admission has
+    committed (see take_all).
     """
 
-    __slots__ = ("pool_id", "effective", "in_use", "peak", "refusals", "_refusal")
+    __slots__ = ("pool_id", "effective", "in_use", "peak", "refusals", "_refusal", "time_sum")
 
     def __init__(self, pool_id: str, limit: int = 0, refusal: Reason = Reason.NOT_LICENSED) -> None:
         self.pool_id = pool_id
@@ -29,13 +37,15 @@ class CountedPool:
         self.peak = 0
         self.refusals: dict[Reason, int] = {}
         self._refusal = refusal
+        self.time_sum = 0.0  # release times minus acquire times, one term per instance
 
-    def try_acquire(self, count: int = 1) -> Reason | None:
-        """Take count instances; None when granted, else the reason for refusing."""
+    def try_acquire(self, now: float, count: int = 1) -> Reason | None:
+        """Take count instances at `now`; None when granted, else the reason for refusing."""
         if count < 1:
             raise ValueError(f"count must be >= 1, got {count}")
         in_use = self.in_use + count
         if in_use <= self.effective:
+            self.time_sum -= now * count
             self.in_use = in_use
             if in_use > self.peak:
                 self.peak = in_use
@@ -44,14 +54,19 @@ class CountedPool:
         self.refusals[reason] = self.refusals.get(reason, 0) + 1
         return reason
 
-    def release(self, count: int = 1) -> None:
+    def release(self, now: float, count: int = 1) -> None:
         if count < 1:
             raise ValueError(f"count must be >= 1, got {count}")
         if count > self.in_use:
             raise PoolUnderflowError(
                 f"pool {self.pool_id}: releasing {count} with only {self.in_use} in use"
             )
+        self.time_sum += now * count
         self.in_use -= count
+
+    def area_until(self, now: float) -> float:
+        """The integral of in_use from the pool's creation up to `now` (instance-seconds)."""
+        return self.time_sum + self.in_use * now
 
     @property
     def available(self) -> int:
@@ -61,6 +76,12 @@ class CountedPool:
     def refusal_reason(self) -> Reason:
         """What a refusal would say now."""
         return self._refusal
+
+    def count_refusal(self) -> Reason:
+        """Count a refusal with the current reason, and return it."""
+        reason = self._refusal
+        self.refusals[reason] = self.refusals.get(reason, 0) + 1
+        return reason
 
     def set_resource_limit(self, limit: int, refusal: Reason) -> None:
         """A plain resource: the limit is what the hardware or configuration provides."""
@@ -97,32 +118,42 @@ class LicensePool(CountedPool):
             self._refusal = Reason.LICENSE_EXHAUSTED
 
 
-def take_all(pools: tuple[CountedPool, ...]) -> CountedPool | None:
-    """One instance of every pool, or of none: returns the pool that refused, else None.
+def take_all(pools: tuple[CountedPool, ...], now: float) -> CountedPool | None:
+    """One instance of every pool at `now`, or of none: returns the pool that refused, else None.
 
-    The hot path of call admission; a refusal is counted in the refusing pool only.
+    The one admission path of every call, conference party and application: a refusal is
+    counted in the refusing pool only, and peaks are raised only after every pool has
+    granted, so a call refused by a later pool never shows in an earlier pool's peak.
+    Undoing by position handles a pool listed twice (two VCM channels).
     """
     taken = 0
+    new_peak = False
     for pool in pools:
-        in_use = pool.in_use + 1
-        if in_use > pool.effective:
-            # Undo by position: a pool may stand in the tuple more than once (two VCM channels).
+        in_use = pool.in_use
+        if in_use >= pool.effective:
             for earlier in pools[:taken]:
                 earlier.in_use -= 1
+                earlier.time_sum += now
             reason = pool._refusal
             pool.refusals[reason] = pool.refusals.get(reason, 0) + 1
             return pool
-        pool.in_use = in_use
-        if in_use > pool.peak:
-            pool.peak = in_use
+        pool.in_use = in_use + 1
+        pool.time_sum -= now
+        if in_use >= pool.peak:
+            new_peak = True
         taken += 1
+    if new_peak:  # rare: peaks stop moving once a load settles
+        for pool in pools:
+            if pool.in_use > pool.peak:
+                pool.peak = pool.in_use
     return None
 
 
-def give_all(pools: tuple[CountedPool, ...]) -> None:
-    """Give back one instance of every pool (what take_all took)."""
+def give_all(pools: tuple[CountedPool, ...], now: float) -> None:
+    """Give back, at `now`, one instance of every pool (what take_all took)."""
     for pool in pools:
-        in_use = pool.in_use - 1
-        if in_use < 0:
+        in_use = pool.in_use
+        if in_use < 1:
             raise PoolUnderflowError(f"pool {pool.pool_id}: releasing 1 with none in use")
-        pool.in_use = in_use
+        pool.in_use = in_use - 1
+        pool.time_sum += now

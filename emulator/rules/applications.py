@@ -54,7 +54,7 @@ class Applications:
             return rejected(Reason.ALREADY_RUNNING, f"{app} for {user_name}")
         if app == PHONE_MANAGER:
             pools = tuple(core.engine.pool(p) for p in PHONE_MANAGER_POOLS[user.phone_manager])
-            refusing = take_all(pools)
+            refusing = take_all(pools, now)
             if refusing is not None:
                 self.running[key], self.modes[key] = (), "lite"
                 return Decision(True, "fallback", refusing.refusal_reason,
@@ -69,7 +69,7 @@ class Applications:
             if not core.delta_server_running:
                 return rejected(Reason.DELTA_SERVER_NOT_RUNNING)
             pools = (core.delta_server_clients, core.engine.pool(app))
-        refusing = take_all(pools)
+        refusing = take_all(pools, now)
         if refusing is not None:
             return rejected(refusing.refusal_reason, refusing.pool_id)
         self.running[key], self.modes[key] = pools, app
@@ -80,5 +80,5 @@ class Applications:
         if pools is None:
             raise LookupError(f"{app} is not running for {user_name!r}")
         self.modes.pop((app, user_name), None)
-        give_all(pools)
+        give_all(pools, now)
         return STOPPED

@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import TYPE_CHECKING, NamedTuple
 
-from emulator.licensing import CountedPool, PoolUnderflowError, give_all, take_all
+from emulator.licensing import CountedPool, give_all, take_all
 from emulator.reasons import Reason
 from emulator.rules.decision import (
     ADMITTED,
@@ -45,12 +45,13 @@ class CallPlan(NamedTuple):
 
 
 # The hot path works on a plain tuple per party pair, (pools, set-up VCM, checks, voicemail,
-# plan): CPython 3.11 specialises unpacking and indexing of exact tuples only, not of
-# NamedTuples. An active call is that tuple (it already exists: no allocation) while it
-# needs no state of its own, which is the common case; a call still in SIP set-up or put on
-# hold gets a small list instead: [route, set-up VCM channels held, answered, VCM on hold].
+# plan, pools taken at admission): CPython 3.11 specialises unpacking and indexing of exact
+# tuples only, not of NamedTuples. An active call is that tuple (it already exists: no
+# allocation) while it needs no state of its own, which is the common case; a call still in
+# SIP set-up or put on hold gets a small list instead: [route, set-up VCM channels held,
+# answered, VCM on hold].
 ROUTE, SETUP_VCM, ANSWERED, ON_HOLD = range(4)
-_POOLS, _PLAN = 0, 4
+_POOLS, _PLAN, _ADMIT = 0, 4, 5
 
 
 class CallTable:
@@ -78,18 +79,19 @@ class CallTable:
             plan = CallPlan(pa, pb, pa.line_pools + pb.line_pools + (self.vcm,) * connected, setup - connected,
                             connected, tuple(p for p in (pa, pb) if p.needs_registration),
                             VOICEMAIL in (pa.kind, pb.kind))
-            route = self._routes[(a, b)] = (plan.pools, plan.setup_vcm, plan.checks, plan.voicemail, plan)
+            admit = plan.pools + (self.vcm,) * plan.setup_vcm  # set-up channels go last, as refusals do
+            route = self._routes[(a, b)] = (plan.pools, plan.setup_vcm, plan.checks, plan.voicemail, plan, admit)
         return route
 
     def _make_offer(self) -> Callable[..., Decision]:
         """offer(call_id, a, b, now, answered=True, emergency=False): a call between parties a and b.
 
         answered=False leaves it in set-up until connect(). Built as a closure over the
-        table's state because it runs once per call attempt; the pool bookkeeping is
-        take_all's (licensing/pool.py), written out here for the same reason.
+        table's state because it runs once per call attempt; the pools are taken by
+        take_all, the one admission path (licensing/pool.py).
         """
-        table, core, vcm = self, self.core, self.vcm
-        routes, route_for, refuse, setdefault = self._routes, self._route, self._refuse, self.active.setdefault
+        table, core, vcm, setdefault = self, self.core, self.vcm, self.active.setdefault
+        routes, route_for, refuse = self._routes, self._route, self._refuse
         last_a = last_b = last_route = None  # one-entry cache: traffic repeats its pair
 
         def offer(call_id: object, a: str, b: str, now: float, answered: bool = True,
@@ -102,7 +104,7 @@ class CallTable:
             else:
                 route = routes.get((a, b)) or route_for(a, b)
                 last_a, last_b, last_route = a, b, route
-            pools, setup, checks, voicemail, _ = route
+            _, setup, checks, voicemail, _, admit = route
             for party in checks:
                 if not party.registered:
                     return refuse(Reason.NOT_REGISTERED, party.name)
@@ -110,35 +112,19 @@ class CallTable:
                     return refuse(Reason.ENDPOINT_UNLICENSED, party.name)
             if voicemail and not core.voicemail_running:
                 return refuse(Reason.VOICEMAIL_NOT_RUNNING, "")
-            taken = 0
-            for pool in pools:
-                in_use = pool.in_use + 1
-                if in_use > pool.effective:
-                    for earlier in pools[:taken]:  # undo by position: VCM may be listed twice
-                        earlier.in_use -= 1
-                    reason = pool._refusal
-                    pool.refusals[reason] = pool.refusals.get(reason, 0) + 1
-                    return refuse(reason, pool.pool_id)
-                pool.in_use = in_use
-                if in_use > pool.peak:
-                    pool.peak = in_use
-                taken += 1
-            record: tuple | list = route
+            refusing = take_all(admit, now)
+            if refusing is not None:
+                return refuse(refusing._refusal, refusing.pool_id)
             if setup:
-                reason = vcm.try_acquire(setup)
-                if reason is not None:
-                    give_all(pools)
-                    return refuse(reason, vcm.pool_id)
                 if answered:
-                    vcm.release(setup)
+                    vcm.release(now, setup)  # connected at once: the set-up channels are done
+                    record = route
                 else:
                     record = [route, setup, False, 0]
-            elif not answered:
-                record = [route, 0, False, 0]
-            if setdefault(call_id, record) is not record:
-                give_all(pools)
-                if type(record) is list and record[SETUP_VCM]:
-                    vcm.release(record[SETUP_VCM])
+            else:
+                record = route if answered else [route, 0, False, 0]
+            if setdefault(call_id, record) is not record:  # a caller's bug: undo, then say so
+                give_all(admit if record is not route else route[_POOLS], now)
                 raise ValueError(f"call id {call_id!r} is already in use")
             table.admitted += 1
             return ADMITTED
@@ -146,7 +132,7 @@ class CallTable:
         return offer
 
     def _make_hang_up(self) -> Callable[[object, float], Decision]:
-        """hang_up(call_id, now): release everything the call holds (give_all, written out)."""
+        """hang_up(call_id, now): release everything the call holds."""
         active, vcm = self.active, self.vcm
 
         def hang_up(call_id: object, now: float) -> Decision:
@@ -157,13 +143,9 @@ class CallTable:
             if type(call) is list:
                 held = call[SETUP_VCM] + call[ON_HOLD]
                 if held:
-                    vcm.release(held)
+                    vcm.release(now, held)
                 call = call[ROUTE]
-            for pool in call[_POOLS]:
-                in_use = pool.in_use - 1
-                if in_use < 0:
-                    raise PoolUnderflowError(f"pool {pool.pool_id}: releasing 1 with none in use")
-                pool.in_use = in_use
+            give_all(call[_POOLS], now)
             return ENDED
 
         return hang_up
@@ -192,7 +174,7 @@ class CallTable:
         if not call[ANSWERED]:
             call[ANSWERED] = True
             if call[SETUP_VCM]:
-                self.vcm.release(call[SETUP_VCM])
+                self.vcm.release(now, call[SETUP_VCM])
                 call[SETUP_VCM] = 0
         return CONNECTED
 
@@ -206,16 +188,16 @@ class CallTable:
         if call[ON_HOLD]:
             return HELD
         if party.is_ip:
-            reason = self.vcm.try_acquire()
+            reason = self.vcm.try_acquire(now)
             if reason is not None:
-                return rejected(reason)
+                return rejected(reason, self.vcm.pool_id)
             call[ON_HOLD] = 1
         return HELD
 
     def resume(self, call_id: object, now: float) -> Decision:
         call = self._stateful(call_id)
         if call[ON_HOLD]:
-            self.vcm.release(call[ON_HOLD])
+            self.vcm.release(now, call[ON_HOLD])
             call[ON_HOLD] = 0
         return RESUMED
 
@@ -240,7 +222,7 @@ class CallTable:
             if not (party.endpoint_licensed or emergency):
                 return rejected(Reason.ENDPOINT_UNLICENSED, party.name)
         pools = party.line_pools + ((self.vcm,) if party.is_ip else ())  # one VCM channel per IP party
-        refusing = take_all(pools)
+        refusing = take_all(pools, now)
         if refusing is not None:
             self._drop_if_empty(conference_id)
             return rejected(refusing.refusal_reason, refusing.pool_id)
@@ -251,7 +233,7 @@ class CallTable:
         members = self.conferences.get(conference_id, {})
         if party_name not in members:
             raise LookupError(f"{party_name!r} is not in conference {conference_id!r}")
-        give_all(members.pop(party_name))
+        give_all(members.pop(party_name), now)
         self._drop_if_empty(conference_id)
         return LEFT
 

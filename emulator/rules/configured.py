@@ -49,6 +49,8 @@ class ConfiguredFeatures:
         self.pri_trunks = [t.name for t in config.trunks if t.type == "pri"]
         self.licensed: dict[str, set[str]] = {"mobility_features": set(), "ccc_agent": set()}
         self._held: dict[str, int] = {}
+        self._refused: set[tuple[str, str]] = set()  # (pool, what) refused at the last pass
+        self._refusing: set[tuple[str, str]] = set()  # ... at this pass
         self._first = True
         self.contactstore_running = False
         self.expansion_modules_running = False
@@ -61,24 +63,25 @@ class ConfiguredFeatures:
         pool = core.engine.pool
         for pool_id, count in self._held.items():
             if count:
-                pool(pool_id).release(count)
+                pool(pool_id).release(now, count)
         self._held = {}
+        self._refusing = set()
 
         hosts_voicemail = core.config.voicemail is not None and core.config.voicemail.central is None
-        running = hosts_voicemail and self._take("voicemail_pro")
+        running = hosts_voicemail and self._take("voicemail_pro", "server", now)
         self._announce(now, "voicemail_pro_server", running, core.voicemail_running)
         core.voicemail_running = running
 
-        running = core.config.delta_server and self._take("compact_contact_center")
+        running = core.config.delta_server and self._take("compact_contact_center", "delta_server", now)
         self._announce(now, "delta_server", running, core.delta_server_running)
         core.delta_server_running = running
 
-        running = core.config.contactstore and self._take("contactstore")
+        running = core.config.contactstore and self._take("contactstore", "server", now)
         self._announce(now, "contactstore", running, self.contactstore_running)
         self.contactstore_running = running
 
         ip500 = "ip500_vcm" in core.model.vcm_module_families
-        running = core.config.expansion_modules > 0 and (not ip500 or self._take("ip500_upgrade_standard_to_professional"))
+        running = core.config.expansion_modules > 0 and (not ip500 or self._take("ip500_upgrade_standard_to_professional", "expansion_modules", now))
         self._announce(now, "expansion_modules", running, self.expansion_modules_running)
         self.expansion_modules_running = running
 
@@ -86,6 +89,7 @@ class ConfiguredFeatures:
         self._assign(now, "ccc_agent", self.agents, enabled=core.delta_server_running)
         self._assign_pri(now)
         self._reserve_endpoints(now)
+        self._refused = self._refusing
 
     def baseline(self) -> dict[str, int]:
         """Instances held by the configuration itself (not by calls, phones or applications)."""
@@ -96,15 +100,33 @@ class ConfiguredFeatures:
             held[pool_id] = held.get(pool_id, 0) + len(registrar.reserved)
         return held
 
-    def _take(self, pool_id: str) -> bool:
-        if self.core.engine.pool(pool_id).try_acquire() is None:
+    def _take(self, pool_id: str, what: str, now: float) -> bool:
+        if self._grant(self.core.engine.pool(pool_id), what, now):
             self._held[pool_id] = self._held.get(pool_id, 0) + 1
             return True
         return False
 
+    def _grant(self, pool: CountedPool, what: str, now: float) -> bool:
+        """One instance for `what`, if there is one.
+
+        Every change of licenses hands the instances out again, so a refusal is counted in
+        the pool only when `what` is newly refused (not at every pass while it stays
+        without), and not before the feature key has first been read (the unit is still
+        starting: nothing has been refused yet).
+        """
+        if pool.in_use < pool.effective:
+            pool.try_acquire(now)
+            return True
+        if self.core.engine.feature_key_state != "unread":
+            refused = (pool.pool_id, what)
+            self._refusing.add(refused)
+            if refused not in self._refused:
+                pool.count_refusal()
+        return False
+
     def _assign(self, now: float, pool_id: str, users: list[str], *, enabled: bool) -> None:
         before = self.licensed[pool_id]
-        after = {name for name in users if enabled and self._take(pool_id)}
+        after = {name for name in users if enabled and self._take(pool_id, name, now)}
         for name in users:
             if (name in after) != (name in before):
                 self.core.emit(now, "feature.licensed" if name in after else "feature.unlicensed",
@@ -120,7 +142,7 @@ class ConfiguredFeatures:
             enabled = wanted
             if licensed:
                 enabled = min(wanted, PRI_FREE_CHANNELS)
-                while enabled < wanted and self._take("ip500_universal_pri_additional_channels"):
+                while enabled < wanted and self._take("ip500_universal_pri_additional_channels", f"{name}#{enabled}", now):
                     enabled += 1
             if enabled != trunk_pool.effective:
                 trunk_pool.set_resource_limit(enabled, Reason.TRUNK_BUSY)
@@ -134,7 +156,7 @@ class ConfiguredFeatures:
         if pool is None:
             return
         for extension in self.reserving:
-            if extension not in registrar.reserved and pool.try_acquire() is None:
+            if extension not in registrar.reserved and self._grant(pool, extension, now):
                 registrar.reserved.add(extension)
                 party = self.core.parties[extension]
                 if party.registered and not party.endpoint_licensed:

@@ -57,7 +57,7 @@ class Registrar:
         assert user is not None and phone is not None
         if user.vpnremote and not phone.vpnremote:
             return rejected(Reason.VPNREMOTE_UNSUPPORTED_MODEL, phone.model)
-        reason = core.ip_extensions.try_acquire()
+        reason = core.ip_extensions.try_acquire(now)
         if reason is not None:
             return rejected(reason, "ip_extensions")
         if phone.kind == "third_party_ip":
@@ -69,12 +69,12 @@ class Registrar:
         decision = REGISTERED
         if pool is None or extension in self.reserved:
             held = None
-        elif pool.try_acquire() is None:
+        elif pool.try_acquire(now) is None:
             held = pool
         elif pool is self.avaya_pool and phone.kind != "third_party_ip":
             held, decision = None, REGISTERED_UNLICENSED
         else:
-            core.ip_extensions.release()
+            core.ip_extensions.release(now)
             return rejected(pool.refusal_reason, pool.pool_id)
         party.registered = True
         party.registered_at = now
@@ -91,10 +91,10 @@ class Registrar:
         if not party.registered or not party.needs_registration:
             return rejected(Reason.NOT_REGISTERED, extension)
         party.registered = False
-        core.ip_extensions.release()
+        core.ip_extensions.release(now)
         held = self.holding.pop(extension, None)
         if held is not None:
-            held.release()
+            held.release(now)
         if party in self.unlicensed:
             self.unlicensed.remove(party)
         party.endpoint_licensed = True
@@ -106,7 +106,7 @@ class Registrar:
         pool = self.avaya_pool
         while self.unlicensed and pool is not None and pool.available:
             party = min(self.unlicensed, key=lambda p: (p.phone.kind != "ip_dect", self._seq[p.name]))
-            if pool.try_acquire() is not None:
+            if pool.try_acquire(now) is not None:
                 return
             self.unlicensed.remove(party)
             party.endpoint_licensed = True

@@ -161,8 +161,17 @@ class ControlUnit:
         if self.sink.active:
             self._event(self.clock.time(), "call.ended", {"call": call_id})
 
-    def call_functions(self) -> tuple[Callable[..., Decision], Callable[..., object]]:
-        """(offer(call_id, a, b, now), hang_up(call_id, now)) for traffic running on the clock.
+    def connect_now(self, call_id: object, now: float | None = None) -> Decision:
+        """The call is answered (a clock callback, like hang_up_now)."""
+        now = self.clock.time() if now is None else now
+        decision = self.core.calls.connect(call_id, now)
+        if self.sink.active:
+            self._event(now, "call.connected", {"call": call_id, "reason": None, "detail": ""})
+        return decision
+
+    def call_functions(self) -> tuple[Callable[..., Decision], Callable[..., object], Callable[..., object]]:
+        """(offer(call_id, a, b, now), hang_up(call_id, now), connect(call_id, now)) for traffic
+        running on the clock, when every party is on this unit (Network.call_functions decides).
 
         While nobody subscribes to events these are the rules' own functions: a traffic
         source then costs nothing beyond the decisions, which are still counted. The
@@ -170,8 +179,8 @@ class ControlUnit:
         event. Subscribe before asking, since the choice is made here.
         """
         if self.sink.active:
-            return self.offer_call_now, self.hang_up_now
-        return self._offer, self._hang_up
+            return self.offer_call_now, self.hang_up_now, self.connect_now
+        return self._offer, self._hang_up, self.core.calls.connect
 
     def new_call_id(self) -> int:
         return next(self._ids)
@@ -188,8 +197,7 @@ class ControlUnit:
         return decision
 
     async def connect(self, call_id: object) -> Decision:
-        return self._decide("call", "call.connected", {"call": call_id},
-                            lambda now: self.core.calls.connect(call_id, now))
+        return self.connect_now(call_id)
 
     async def hold(self, call_id: object, held_party: str) -> Decision:
         decision = self._decide("call", None, None, lambda now: self.core.calls.hold(call_id, held_party, now))

@@ -9,7 +9,7 @@ unit is licensed for it [S19].
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from emulator.config import VOICEMAIL_PARTY, UnitConfig
 from emulator.licensing import KeyAuthority
@@ -17,6 +17,12 @@ from emulator.rules import Decision, connect_scn_call, hang_up_scn_call, offer_s
 from emulator.runtime.clock import Clock
 from emulator.runtime.control_unit import ControlUnit
 from emulator.telemetry import EventSink
+
+
+def split_party(ref: str, default_unit: str) -> tuple[str, str]:
+    """("unit", "party") for "unit/party"; a bare "party" is on default_unit."""
+    unit, sep, name = ref.rpartition("/")
+    return (unit if sep else default_unit), name
 
 
 class NetworkConfigError(ValueError):
@@ -94,13 +100,50 @@ class Network:
         """The call is answered, at both ends if it crosses units."""
         route = self._routes.get(call_id)
         if route is None:
-            return self[unit].core.calls.connect(call_id, self.clock.time())
-        return connect_scn_call(self.cores, call_id, route[0], route[1], self.clock.time())
+            return self[unit].connect_now(call_id)
+        decision = connect_scn_call(self.cores, call_id, route[0], route[1], self.clock.time())
+        if self.sink.active:
+            self.sink.emit(self.clock.time(), route[1], "call.connected",
+                           {"call": call_id, "reason": None, "detail": ""})
+        return decision
 
     async def connect(self, call_id: object, unit: str) -> Decision:
-        if call_id not in self._routes:
-            return await self[unit].connect(call_id)  # counted and evented by the unit
         return self.connect_now(call_id, unit)
+
+    def call_functions(self, unit_name: str, parties: Sequence[str]) -> tuple[Callable[..., Decision],
+                                                                              Callable[..., object],
+                                                                              Callable[..., object]]:
+        """(offer(call_id, a, b, now), hang_up(call_id, now), connect(call_id, now)) for traffic
+        on `unit_name` between `parties` ("202", or "unit/202" on another unit).
+
+        Every call goes where the network sends it: to another unit over its H.323 line, to
+        the central Voicemail Pro of the network. Only when routing is trivially local (every
+        party on this unit, and no voicemail held elsewhere) are the unit's own functions
+        returned, the fast path, which makes exactly the same decisions.
+        """
+        self[unit_name]  # noqa: B018 - a clear error for an unknown unit
+        remote = any("/" in party for party in parties)
+        central = VOICEMAIL_PARTY in parties and self.central_voicemail_of(unit_name)
+        if not remote and not central:
+            return self[unit_name].call_functions()
+        origin: dict[object, str] = {}
+
+        def offer(call_id: object, a: str, b: str, now: float) -> Decision:
+            from_unit, pa = split_party(a, unit_name)
+            to_unit, pb = split_party(b, unit_name)
+            decision, _ = self.offer_call_now(call_id, from_unit, pa, to_unit, pb)
+            if decision.accepted:
+                origin[call_id] = from_unit
+            return decision
+
+        def hang_up(call_id: object, now: float) -> None:
+            self.hang_up_now(call_id, origin.pop(call_id))
+
+        def connect(call_id: object, now: float) -> None:
+            if call_id in origin:
+                self.connect_now(call_id, origin[call_id])
+
+        return offer, hang_up, connect
 
     async def hang_up(self, call_id: object, unit: str) -> Decision:
         return self.hang_up_now(call_id, unit)

@@ -15,6 +15,7 @@ from emulator.licensing import utc_text
 from emulator.rules import Decision
 from emulator.runtime import ControlUnit, Network, VirtualClock, WallClock
 from emulator.runtime.clock import Clock
+from emulator.runtime.network import split_party
 from emulator.runtime.traffic import CallSource
 from emulator.scenario.loader import LoadedScenario, license_keys_for
 from emulator.scenario.schema import Event, Expectation, Traffic
@@ -152,18 +153,14 @@ class ScenarioRunner:
 
     # -- the timeline --------------------------------------------------------------------------
 
-    def _party(self, ref: str, default_unit: str) -> tuple[str, str]:
-        unit, sep, name = ref.rpartition("/")
-        return (unit if sep else default_unit), name
-
     async def _play(self, index: int, event: Event) -> None:
         unit_name = self.scenario.unit_name(event.unit)
         unit: ControlUnit = self.network[unit_name]
         action = event.action
         if action == "call":
             call = event.call
-            from_unit, a = self._party(call.from_, unit_name)
-            to_unit, b = self._party(call.to, unit_name)
+            from_unit, a = split_party(call.from_, unit_name)
+            to_unit, b = split_party(call.to, unit_name)
             call_id = call.id or f"event-{index}"
             answered = call.answer_after <= 0
             decision, where = await self.network.offer_call(from_unit, a, to_unit, b, call_id=call_id,
@@ -218,13 +215,7 @@ class ScenarioRunner:
         for mix in (traffic.from_, traffic.to):
             entries = [mix] if isinstance(mix, str) else mix
             mixes.append([(e, 1.0) if isinstance(e, str) else (e.party, e.weight) for e in entries])
-        local = all("/" not in party for mix in mixes for party, _ in mix)
-        unit = self.network[unit_name]
-        if local:
-            offer, hang_up = unit.call_functions()
-            connect = unit.core.calls.connect
-        else:
-            offer, hang_up, connect = self._routed(unit_name)
+        offer, hang_up, connect = self.network.call_functions(unit_name, [p for mix in mixes for p, _ in mix])
         steps = [(self.start + offset, rate) for offset, rate in traffic.rate_steps()]
         holding = traffic.holding
         source = CallSource(
@@ -236,27 +227,6 @@ class ScenarioRunner:
             id_offset=(index + 1) * 10**12, record=True, name=traffic.name)
         source.start()
         self.sources.append((traffic, source))
-
-    def _routed(self, default_unit: str) -> tuple[Callable, Callable, Callable]:
-        """Offer, hang-up and connect for traffic whose parties are on several units."""
-        network, units = self.network, {}
-
-        def offer(call_id: object, a: str, b: str, now: float) -> Decision:
-            from_unit, pa = self._party(a, default_unit)
-            to_unit, pb = self._party(b, default_unit)
-            decision, _ = network.offer_call_now(call_id, from_unit, pa, to_unit, pb)
-            if decision.accepted:
-                units[call_id] = from_unit
-            return decision
-
-        def hang_up(call_id: object, now: float) -> None:
-            network.hang_up_now(call_id, units.pop(call_id))
-
-        def connect(call_id: object, now: float) -> None:
-            if call_id in units:
-                network.connect_now(call_id, units[call_id])
-
-        return offer, hang_up, connect
 
     # -- sampling and progress ---------------------------------------------------------------------
 

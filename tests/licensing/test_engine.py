@@ -160,9 +160,9 @@ def test_channel_migration_gives_three_endpoints_each(r60, authority):
 def test_release_more_than_acquired_is_an_error(r60, authority):
     engine = make_engine(r60, authority, keys=[make_key(authority, "softconsole", 2)])
     engine.acquire("softconsole", T0)
-    engine.release_instances("softconsole")
+    engine.release_instances("softconsole", T0)
     with pytest.raises(PoolUnderflowError):
-        engine.release_instances("softconsole")
+        engine.release_instances("softconsole", T0)
 
 
 # -- trials and expiry -------------------------------------------------------------------
@@ -266,7 +266,7 @@ def test_instances_in_use_when_the_limit_drops_are_kept_until_released(r60, auth
     assert engine.acquire("sip_trunk_channels", T0 + GRACE) is Reason.FEATURE_KEY_ABSENT
     engine.feature_key_read(SERIAL, T0 + GRACE + 1)
     assert engine.acquire("sip_trunk_channels", T0 + GRACE + 1) is Reason.LICENSE_EXHAUSTED
-    engine.release_instances("sip_trunk_channels")
+    engine.release_instances("sip_trunk_channels", T0 + GRACE + 1)
     assert engine.acquire("sip_trunk_channels", T0 + GRACE + 2) is None
 
 

@@ -23,16 +23,22 @@ def test_in_use_never_exceeds_min_licensed_capacity_and_returns_to_zero(licensed
     pool.set_limit(licensed, 0, Reason.NOT_LICENSED)
     limit = licensed if capacity is None else min(licensed, capacity)
     held: list[int] = []
-    for is_acquire, count in ops:
+    area = 0.0  # the integral of in_use, kept independently
+    for now, (is_acquire, count) in enumerate(ops):
+        area += sum(held) * (1 if now else 0)
         if is_acquire:
-            if pool.try_acquire(count) is None:
+            if pool.try_acquire(now, count) is None:
                 held.append(count)
         elif held:
-            pool.release(held.pop())
+            pool.release(now, held.pop())
         assert 0 <= pool.in_use <= limit
         assert pool.in_use == sum(held)
+        assert pool.area_until(now) == area
+    end = len(ops)
+    area += sum(held) * (1 if end else 0)
+    assert pool.area_until(end) == area
     for count in held:
-        pool.release(count)
+        pool.release(end, count)
     assert pool.in_use == 0
     assert pool.peak <= limit
 
@@ -73,7 +79,7 @@ class EngineMachine(RuleBasedStateMachine):
     @rule(index=st.integers(0, 1000))
     def hang_up(self, index):
         pool = self.held.pop(index % len(self.held))
-        self.engine.release_instances(pool)
+        self.engine.release_instances(pool, self.now)
 
     @rule(seconds=st.integers(0, 20 * DAY_S))
     def time_passes(self, seconds):
@@ -95,7 +101,7 @@ class EngineMachine(RuleBasedStateMachine):
 
     def teardown(self):
         while self.held:
-            self.engine.release_instances(self.held.pop())
+            self.engine.release_instances(self.held.pop(), self.now)
         for pool in self.pools:
             assert self.engine.pool(pool).in_use == 0
 
@@ -129,13 +135,42 @@ def test_take_all_is_all_or_nothing_even_with_a_pool_listed_twice(limits, repeat
     pools = [CountedPool(f"p{i}", limit) for i, limit in enumerate(limits)]
     plan = tuple(p for p, n in zip(pools, repeats, strict=False) for _ in range(n))
     granted = 0
-    for _ in range(attempts):
-        before = [p.in_use for p in pools]
-        if take_all(plan) is None:
+    for now in range(attempts):
+        before = [(p.in_use, p.peak, p.area_until(now)) for p in pools]
+        if take_all(plan, now) is None:
             granted += 1
+            assert all(p.peak == max(b[1], p.in_use) for p, b in zip(pools, before, strict=True))
         else:
-            assert [p.in_use for p in pools] == before
+            # all or nothing, peaks included: a refused admission leaves no trace but the refusal
+            assert [(p.in_use, p.peak, p.area_until(now)) for p in pools] == before
         assert all(p.in_use <= p.effective for p in pools)
+        assert all(p.peak <= p.effective for p in pools)
     for _ in range(granted):
-        give_all(plan)
+        give_all(plan, attempts)
     assert all(p.in_use == 0 for p in pools)
+
+
+@given(limits=st.lists(st.integers(0, 4), min_size=2, max_size=4),
+       ops=st.lists(st.tuples(st.booleans(), st.integers(0, 3), st.integers(0, 5)), max_size=200))
+def test_peak_is_the_highest_in_use_ever_seen_and_never_above_the_limit(limits, ops):
+    """Calls take several pools at once (trunk, license, VCM); a later pool refusing must not
+    leave an earlier pool's peak raised. Checked against the in-use values actually reached."""
+    from emulator.licensing import CountedPool, give_all, take_all
+
+    pools = [CountedPool(f"p{i}", limit) for i, limit in enumerate(limits)]
+    routes = [tuple(pools[j] for j in range(len(pools)) if (i >> j) & 1 or j == i % len(pools))
+              for i in range(4)]
+    up: list[tuple] = []
+    seen = [0] * len(pools)
+    now = 0.0
+    for is_offer, which, gap in ops:
+        now += gap
+        if is_offer:
+            route = routes[which]
+            if take_all(route, now) is None:
+                up.append(route)
+        elif up:
+            give_all(up.pop(which % len(up)), now)
+        for i, pool in enumerate(pools):
+            seen[i] = max(seen[i], pool.in_use)
+            assert pool.peak == seen[i] <= pool.effective

@@ -176,7 +176,7 @@ async def test_events_go_to_structlog_under_their_names():
 async def test_without_subscribers_nothing_is_built_but_everything_is_counted():
     sink = EventSink()
     unit = await started(sink=sink)
-    offer, hang_up = unit.call_functions()
+    offer, hang_up, _ = unit.call_functions()
     assert offer is unit.core.calls.offer  # the rules' own function: no event wrapper
     unsubscribe = sink.subscribe(lambda e: None)
     assert unit.call_functions()[0] == unit.offer_call_now
@@ -191,7 +191,7 @@ async def run_traffic(seed: int) -> list:
     sink.subscribe(lambda e: events.append((e.at, e.name, e.data.get("reason"))))
     clock = VirtualClock(T0)
     unit = await started(config(licenses=keys(("sip_trunk_channels", 5))), clock=clock, sink=sink)
-    offer, hang_up = unit.call_functions()
+    offer, hang_up, _ = unit.call_functions()
     poisson_calls(clock, offer, hang_up, "sip1", "201", rate_per_s=0.05, mean_hold_s=120, calls=500, seed=seed).start()
     await clock.run()
     return events

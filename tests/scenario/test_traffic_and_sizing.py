@@ -44,7 +44,7 @@ def run_mmnn(channels: int, erlangs: float, calls: int, seed: int):
         clock = VirtualClock(T0)
         unit = ControlUnit(config, clock)
         await unit.start()
-        offer, hang_up = unit.call_functions()
+        offer, hang_up, _ = unit.call_functions()
         source = poisson_calls(clock, offer, hang_up, "sip1", "201", rate_per_s=erlangs / 180.0, mean_hold_s=180.0,
                                calls=calls, seed=seed, record=True)
         source.start()
