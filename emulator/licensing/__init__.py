@@ -9,7 +9,7 @@ from emulator.licensing.engine import InstalledLicense, LicenseEngine, TimeWentB
 from emulator.licensing.key_codec import KeyFormatError, LicenseFields, group_key, normalize_key_text
 from emulator.licensing.key_signing import DEVELOPMENT_SECRET, KeyAuthority
 from emulator.licensing.license_key import DecodedKey, decode_key
-from emulator.licensing.pool import CountedPool, LicensePool, PoolUnderflowError, give_all, take_all
+from emulator.licensing.pool import CountedPool, LicensePool, PoolUnderflowError, give_all, raise_peaks, take_all
 from emulator.licensing.serials import SerialNumberError, normalize_serial
 from emulator.licensing.status import LicenseStatus
 
@@ -33,6 +33,7 @@ __all__ = [
     "TimeWentBackwardsError",
     "decode_key",
     "give_all",
+    "raise_peaks",
     "take_all",
     "group_key",
     "normalize_key_text",

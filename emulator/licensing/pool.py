@@ -118,13 +118,16 @@ class LicensePool(CountedPool):
             self._refusal = Reason.LICENSE_EXHAUSTED
 
 
-def take_all(pools: tuple[CountedPool, ...], now: float) -> CountedPool | None:
+def take_all(pools: tuple[CountedPool, ...], now: float, commit: bool = True) -> CountedPool | None:
     """One instance of every pool at `now`, or of none: returns the pool that refused, else None.
 
     The one admission path of every call, conference party and application: a refusal is
     counted in the refusing pool only, and peaks are raised only after every pool has
     granted, so a call refused by a later pool never shows in an earlier pool's peak.
     Undoing by position handles a pool listed twice (two VCM channels).
+
+    commit=False takes the instances provisionally, without raising peaks: for an admission
+    that another unit must also grant (a call across a network); raise_peaks() commits it.
     """
     taken = 0
     new_peak = False
@@ -142,11 +145,18 @@ def take_all(pools: tuple[CountedPool, ...], now: float) -> CountedPool | None:
         if in_use >= pool.peak:
             new_peak = True
         taken += 1
-    if new_peak:  # rare: peaks stop moving once a load settles
+    if new_peak and commit:  # rare: peaks stop moving once a load settles
         for pool in pools:
             if pool.in_use > pool.peak:
                 pool.peak = pool.in_use
     return None
+
+
+def raise_peaks(pools: tuple[CountedPool, ...]) -> None:
+    """Commit a provisional take_all: peaks now count what it took."""
+    for pool in pools:
+        if pool.in_use > pool.peak:
+            pool.peak = pool.in_use
 
 
 def give_all(pools: tuple[CountedPool, ...], now: float) -> None:

@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import TYPE_CHECKING, NamedTuple
 
-from emulator.licensing import CountedPool, give_all, take_all
+from emulator.licensing import CountedPool, give_all, raise_peaks, take_all
 from emulator.reasons import Reason
 from emulator.rules.decision import (
     ADMITTED,
@@ -84,9 +84,12 @@ class CallTable:
         return route
 
     def _make_offer(self) -> Callable[..., Decision]:
-        """offer(call_id, a, b, now, answered=True, emergency=False): a call between parties a and b.
+        """offer(call_id, a, b, now, answered=True, emergency=False, provisional=False): a call
+        between parties a and b.
 
-        answered=False leaves it in set-up until connect(). Built as a closure over the
+        answered=False leaves it in set-up until connect(). provisional=True (with
+        answered=False) admits it without raising peaks, until commit(): for a call that
+        another unit must also admit. Built as a closure over the
         table's state because it runs once per call attempt; the pools are taken by
         take_all, the one admission path (licensing/pool.py).
         """
@@ -95,7 +98,7 @@ class CallTable:
         last_a = last_b = last_route = None  # one-entry cache: traffic repeats its pair
 
         def offer(call_id: object, a: str, b: str, now: float, answered: bool = True,
-                  emergency: bool = False) -> Decision:
+                  emergency: bool = False, provisional: bool = False) -> Decision:
             nonlocal last_a, last_b, last_route
             if now >= core.deadline:
                 core.advance(now)
@@ -112,7 +115,7 @@ class CallTable:
                     return refuse(Reason.ENDPOINT_UNLICENSED, party.name)
             if voicemail and not core.voicemail_running:
                 return refuse(Reason.VOICEMAIL_NOT_RUNNING, "")
-            refusing = take_all(admit, now)
+            refusing = take_all(admit, now, not provisional)
             if refusing is not None:
                 return refuse(refusing._refusal, refusing.pool_id)
             if setup:
@@ -153,6 +156,10 @@ class CallTable:
     def _refuse(self, reason: Reason, detail: str) -> Decision:
         self.rejections[(reason.value, detail)] += 1
         return rejected(reason, detail)
+
+    def commit(self, call_id: object) -> None:
+        """A provisional admission stands: its pools' peaks now count it."""
+        raise_peaks(self._stateful(call_id)[ROUTE][_ADMIT])
 
     def cancel(self, call_id: object, now: float) -> None:
         """Undo an admission that never became a call (the far end of an SCN call refused)."""

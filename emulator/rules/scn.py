@@ -26,13 +26,19 @@ def offer_scn_call(units: Mapping[str, UnitCore], call_id: object, from_unit: st
     if line_out is None or line_in is None:
         missing = from_unit if line_out is None else to_unit
         return rejected(Reason.NO_SCN_ROUTE, f"{from_unit}->{to_unit}"), missing
-    first = origin.calls.offer(call_id, a, line_out.name, now, answered=answered, emergency=emergency)
+    # Both ends admit provisionally (peaks untouched), then commit together: a call refused
+    # at the far end leaves no trace at the near end but the undo.
+    first = origin.calls.offer(call_id, a, line_out.name, now, False, emergency, True)
     if not first.accepted:
         return first, from_unit
-    second = target.calls.offer(call_id, line_in.name, b, now, answered=answered, emergency=emergency)
+    second = target.calls.offer(call_id, line_in.name, b, now, False, emergency, True)
     if not second.accepted:
         origin.calls.cancel(call_id, now)
         return second, to_unit
+    for core in (origin, target):
+        core.calls.commit(call_id)
+        if answered:
+            core.calls.connect(call_id, now)
     return second, to_unit
 
 

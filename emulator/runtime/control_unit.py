@@ -150,7 +150,7 @@ class ControlUnit:
         if self.sink.active:
             self._event(now, "call.admitted" if decision.accepted else "call.rejected",
                         {"call": call_id, "a": a, "b": b, "reason": decision.reason and decision.reason.value,
-                         "detail": decision.detail})
+                         "detail": decision.detail, "answered": answered})
         if core.events or core.deadline != self._scheduled_deadline:
             self._after_change()
         return decision

@@ -72,7 +72,8 @@ class Network:
         if self.sink.active:
             self.sink.emit(self.clock.time(), where, "call.admitted" if decision.accepted else "call.rejected",
                            {"call": call_id, "a": f"{from_unit}/{a}", "b": f"{to_unit}/{b}",
-                            "reason": decision.reason and decision.reason.value, "detail": decision.detail})
+                            "reason": decision.reason and decision.reason.value, "detail": decision.detail,
+                            "answered": answered})
         if decision.accepted:
             self._routes[call_id] = (from_unit, to_unit)
         return decision, where

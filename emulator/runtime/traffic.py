@@ -52,10 +52,12 @@ class CallSource:
                  stop_at: float = INF, max_calls: int | None = None,
                  connect: Callable[[object, float], object] | None = None, answer_after_s: float = 0.0,
                  seed: int | None = None, rng: random.Random | None = None, id_offset: int = 0,
-                 record: bool = False, name: str = "traffic") -> None:
+                 record: bool = False, name: str = "traffic", observe_until: float = INF) -> None:
         """rate_steps: [(absolute time, calls per second)], in time order.
 
         Call ids are id_offset + the attempt number: give each source of a run its own offset.
+        observe_until: the end of the run; an admitted call's occupancy (ringing and talk)
+        counts towards carried_s only up to it, so the carried load is exact for the run.
         """
         if not rate_steps or any(rate < 0 for _, rate in rate_steps):
             raise ValueError("give at least one rate step, with rates >= 0")
@@ -78,7 +80,9 @@ class CallSource:
         self.attempts = 0
         self.rejected = 0
         self.rejections: Counter[tuple[str, str]] = Counter()
-        self.carried_s = 0.0  # the sum of admitted calls' holding times
+        self.carried_s = 0.0  # admitted calls' occupancy (ringing + talk) up to observe_until
+        self.observe_until = observe_until
+        self.exhausted_at = INF  # when max_calls ran out (the last attempt), if it did
         self.outcomes: bytearray | None = bytearray() if record else None  # 1 = blocked, per attempt
         self.next_time = INF
         self.step = self._make_step()
@@ -136,7 +140,7 @@ class CallSource:
         push = heapq.heappush
         rand, a, b = self.rng.random, self.from_mix[0][0], self.to_mix[0][0]
         mean_hold, mean_interval, limit = self.mean_hold, 1.0 / self.step_rates[0], self.limit
-        outcomes, stop_at = self.outcomes, self.stop_at
+        outcomes, stop_at, observe_until = self.outcomes, self.stop_at, self.observe_until
 
         def step(now: float) -> None:
             attempt = self.attempts
@@ -144,14 +148,20 @@ class CallSource:
             decision = offer(id_offset + attempt, a, b, now)
             if decision is ADMITTED or decision[0]:  # identity first: Decision is a tuple subclass
                 hold = -_log(1.0 - rand()) * mean_hold
-                self.carried_s += hold
-                push(heap, [now + hold, next_seq(), hang_up, id_offset + attempt])
+                end = now + hold
+                self.carried_s += hold if end <= observe_until else observe_until - now
+                push(heap, [end, next_seq(), hang_up, id_offset + attempt])
                 if outcomes is not None:
                     outcomes.append(0)
             else:
                 self._refused(decision)
             following = now - _log(1.0 - rand()) * mean_interval
-            self.next_time = following if following < stop_at and attempt + 1 < limit else INF
+            if following < stop_at and attempt + 1 < limit:
+                self.next_time = following
+            else:
+                self.next_time = INF
+                if attempt + 1 >= limit:
+                    self.exhausted_at = now
 
         return step
 
@@ -159,6 +169,7 @@ class CallSource:
         offer, hang_up, connect, id_offset, schedule = self.offer, self.hang_up, self.connect, self.id_offset, self.clock.schedule
         pick_from, pick_to = _picker(self.rng, self.from_mix), _picker(self.rng, self.to_mix)
         hold, answer_after, limit, outcomes = self.hold, self.answer_after, self.limit, self.outcomes
+        observe_until = self.observe_until
 
         def step(now: float) -> None:
             attempt = self.attempts
@@ -170,15 +181,19 @@ class CallSource:
             decision = offer(call_id, a, b, now)
             if decision[0]:
                 duration = hold()
-                self.carried_s += duration
+                end = now + answer_after + duration
+                self.carried_s += (end if end <= observe_until else observe_until) - now
                 if connect is not None and answer_after > 0:
                     schedule(now + min(answer_after, duration), connect, call_id)
-                schedule(now + answer_after + duration, hang_up, call_id)
+                schedule(end, hang_up, call_id)
                 if outcomes is not None:
                     outcomes.append(0)
             else:
                 self._refused(decision)
-            self.next_time = self._next_arrival(now) if attempt + 1 < limit else INF
+            if attempt + 1 < limit:
+                self.next_time = self._next_arrival(now)
+            else:
+                self.next_time, self.exhausted_at = INF, now
 
         return step
 
@@ -189,16 +204,26 @@ class CallSource:
             self.outcomes.append(1)
 
     def offered_erlangs(self, start: float, end: float) -> float:
-        """The load offered between start and end: mean rate x mean holding time."""
+        """The load offered between start and end, averaged over that window: the rate x the
+        mean holding time, integrated while the source offered calls (not after stop_at, nor
+        after max_calls ran out)."""
         if end <= start:
             return 0.0
+        offering_until = min(end, self.stop_at, self.exhausted_at)
         total, t = 0.0, start
-        while t < min(end, self.stop_at):
+        while t < offering_until:
             rate, change = self._rate_at(t)
-            upto = min(change, end, self.stop_at)
+            upto = min(change, offering_until)
             total += rate * (upto - t)
             t = upto
         return total * self.mean_hold / (end - start)
+
+    def busy_erlangs(self, start: float, end: float) -> float:
+        """The highest load the source offers at any time between start and end (its busiest
+        rate step x the mean holding time): what channels are sized for."""
+        rates = [rate for t, rate, nxt in zip(self.step_times, self.step_rates, [*self.step_times[1:], INF], strict=True)
+                 if nxt > start and t < min(end, self.stop_at)]
+        return max(rates, default=0.0) * self.mean_hold
 
 
 def _picker(rng: random.Random, mix: Sequence[tuple[str, float]]) -> Callable[[], str]:

@@ -84,6 +84,8 @@ def render(result: RunResult, console: Console) -> None:
                           f"{t['blocking']:.2%}", f"{t['offered_erlangs']:.2f}", f"{t['carried_erlangs']:.2f}",
                           str(t["sizing"]["channels_needed"]), _refusals(t["rejections"]))
         console.print(table)
+    for warning in data.get("warnings", []):
+        console.print(f"[yellow]WARNING[/yellow] {warning}")
     if result.expectations:
         console.print()
         console.print("[bold]Expectations[/bold]")

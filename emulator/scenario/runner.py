@@ -224,7 +224,7 @@ class ScenarioRunner:
             stop_at=self.start + (traffic.stop if traffic.stop is not None else self.scenario.duration),
             max_calls=traffic.max_calls, connect=connect if traffic.answer_after > 0 else None,
             answer_after_s=traffic.answer_after, rng=random.Random(f"{self.seed}/{traffic.name}"),
-            id_offset=(index + 1) * 10**12, record=True, name=traffic.name)
+            id_offset=(index + 1) * 10**12, record=True, name=traffic.name, observe_until=self.end)
         source.start()
         self.sources.append((traffic, source))
 
@@ -254,6 +254,8 @@ class ScenarioRunner:
         scenario = self.scenario
         grade = scenario.sizing.grade_of_service
         units = []
+        reached = self.clock.now  # the end, or where an interrupted run stopped
+        span = max(1e-9, reached - self.start)
         for name, unit in self.network.units.items():
             core = unit.core
             pools = []
@@ -261,11 +263,10 @@ class ScenarioRunner:
                 interesting = pool.peak or pool.effective or pool.refusals or getattr(pool, "licensed", 0)
                 if not interesting:
                     continue
-                series = self.samples.get(f"{name}/{pool_id}", [[0], [0]])
                 pools.append({
                     "pool": pool_id, "licensed": getattr(pool, "licensed", None), "free": getattr(pool, "free", None),
                     "capacity": getattr(pool, "capacity", None), "effective": pool.effective, "peak": pool.peak,
-                    "in_use_at_end": pool.in_use, "mean_in_use": _mean(series[0]),
+                    "in_use_at_end": pool.in_use, "mean_in_use": pool.area_until(reached) / span,
                     "refused": {reason.value: n for reason, n in pool.refusals.items()},
                 })
             configured = core.configured
@@ -298,18 +299,26 @@ class ScenarioRunner:
             })
         traffic = []
         for spec, source in self.sources:
-            window_end = min(self.end, source.stop_at)
-            offered = source.offered_erlangs(self.start + spec.start, window_end)
-            span = max(1e-9, window_end - self.start - spec.start)
+            begin = self.start + spec.start
+            offered = source.offered_erlangs(begin, reached)
+            busy = source.busy_erlangs(begin, reached)
             traffic.append({
                 "name": spec.name, "unit": scenario.unit_name(spec.unit), "attempts": source.attempts,
                 "admitted": source.admitted, "rejected": source.rejected,
                 "blocking": source.rejected / source.attempts if source.attempts else 0.0,
-                "offered_erlangs": offered, "carried_erlangs": source.carried_s / span,
+                "offered_erlangs": offered, "busy_erlangs": busy,
+                "carried_erlangs": _carried(source, reached) / max(1e-9, reached - begin),
                 "rejections": [{"reason": r, "detail": d, "count": n} for (r, d), n in sorted(source.rejections.items())],
-                "sizing": {"grade_of_service": grade, "channels_needed": channels_for(offered, grade) if offered else 0},
+                "sizing": {"grade_of_service": grade, "channels_needed": channels_for(busy, grade) if busy else 0},
+                "all_refused_intended": spec.all_refused,
             })
+        warnings = [f"traffic {t['name']}: all {t['attempts']:,} attempts were refused "
+                    f"({_refusals_text(t['rejections'])}); mark it all_refused: true if that is the point"
+                    for t in traffic if t["attempts"] and not t["admitted"] and not t["all_refused_intended"]]
+        warnings += [f"traffic {t['name']}: marked all_refused but {t['admitted']:,} of {t['attempts']:,} "
+                     f"attempts were admitted" for t in traffic if t["all_refused_intended"] and t["admitted"]]
         return {
+            "warnings": warnings,
             "scenario": scenario.name, "description": scenario.description, "file": str(self.loaded.path),
             "start": scenario.start.isoformat(), "duration_s": scenario.duration, "seed": self.seed,
             "clock": f"wall x{self.options.speed:g}" if self.options.realtime else "virtual",
@@ -338,7 +347,7 @@ class ScenarioRunner:
             used = outcomes[skip:]
             measured = sum(used) / len(used) if used else 0.0
             if exp.erlang_b is not None:
-                offered = source.offered_erlangs(self.start + spec.start, min(self.end, source.stop_at))
+                offered = source.busy_erlangs(self.start + spec.start, self.end)
                 target = erlang_b(exp.erlang_b, offered)
                 expected = f"Erlang-B({exp.erlang_b}, {offered:.2f} E) = {target:.4f} ± {exp.tolerance:g}"
             else:
@@ -377,5 +386,12 @@ class ScenarioRunner:
         return admitted + sum(rejections.values())
 
 
-def _mean(values: list) -> float:
-    return sum(values) / len(values) if values else 0.0
+def _refusals_text(rejections: list[dict]) -> str:
+    return ", ".join(f"{r['reason']}{'/' + r['detail'] if r['detail'] else ''} {r['count']:,}" for r in rejections)
+
+
+def _carried(source: CallSource, reached: float) -> float:
+    """Carried call-seconds up to `reached`: exact for a finished run (the source clips each
+    call at the end of the run); an interrupted run leaves no way to clip at the interrupt,
+    so there it counts calls still up in full (the report says the run was interrupted)."""
+    return source.carried_s

@@ -217,6 +217,9 @@ class Traffic(_Strict):
     stop: Offset | None = None
     """Stop offering calls at this offset (default: the end of the scenario)."""
     max_calls: int | None = Field(default=None, ge=1)
+    all_refused: bool = False
+    """Every call of this source is meant to be refused (it shows a refusal). Otherwise a
+    run where all of them are refused is flagged: it usually means a broken plan."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -360,9 +363,9 @@ class Scenario(_Strict):
                 raise ValueError(f"traffic[{i}].start: past the end of the scenario")
         for i, expectation in enumerate(self.expect):
             selector = getattr(expectation, expectation.kind)
-            if hasattr(selector, "unit"):
-                self._unit_ref(selector.unit, f"expect[{i}].{expectation.kind}.unit")
             traffic_ref = getattr(selector, "traffic", None)
+            if hasattr(selector, "unit") and (traffic_ref is None or selector.unit is not None):
+                self._unit_ref(selector.unit, f"expect[{i}].{expectation.kind}.unit")
             if traffic_ref is not None and traffic_ref not in traffic_names:
                 raise ValueError(f"expect[{i}].{expectation.kind}.traffic: no traffic named {traffic_ref!r}")
         return self
