@@ -1,3 +1,5 @@
+"""`python -m emulator` is `ipo-emu`."""
+
 import sys
 
 from emulator.cli import main

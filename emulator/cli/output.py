@@ -32,8 +32,8 @@ def note(message: str) -> None:
     print(f"ipo-emu: {message}", file=sys.stderr)
 
 
-def print_json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
+def print_json(data: Any, stream: Any = None) -> None:
+    (stream or sys.stdout).write(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
 
 
 _NO_WRAP = frozenset({"key", "old key", "replaced_by", "license"})

@@ -23,6 +23,8 @@ from emulator.scenario.schema import Scenario, parse_duration
 from emulator.scenario.sizing import erlang_b, size
 
 EXIT_EXPECTATIONS_FAILED = 1
+EXIT_FELL_BEHIND = 3
+EXIT_SIGNALLED = {"SIGINT": 130, "SIGTERM": 143}
 
 FileArg = Annotated[Path, typer.Argument(help="Scenario file (YAML).")]
 
@@ -48,6 +50,8 @@ def run(
     realtime: Annotated[bool, typer.Option("--realtime", help="Run on the wall clock instead of virtual time.")] = False,
     speed: Annotated[float, typer.Option("--speed", help="With --realtime: virtual seconds per real second.",
                                          min=0.001)] = 1.0,
+    max_lag: Annotated[str, typer.Option("--max-lag", help="With --realtime: the run fell behind (exit 3) when a "
+                                         "callback ran later than this, real time (e.g. 250ms, 1s).")] = "250ms",
     seed: Annotated[int | None, typer.Option("--seed", help="Override the scenario's seed.")] = None,
     events: Annotated[Path | None, typer.Option("--events", help="Write every event as JSON lines here.")] = None,
     report: Annotated[Path | None, typer.Option("--report", help="Write the report as JSON here.")] = None,
@@ -62,37 +66,71 @@ def run(
 ) -> None:
     """Run a scenario and report what the licenses allowed.
 
-    Exit 0 when every expectation holds, 1 when one fails, 2 on invalid input.
+    Exit 0 when every expectation holds, 1 when one fails, 2 on invalid input, 3 when a
+    --realtime run fell behind real time, 130/143 when interrupted by SIGINT/SIGTERM (the
+    report of the time simulated so far is still written).
     """
+    try:
+        max_lag_s = parse_duration(max_lag)
+    except ValueError as exc:
+        raise UserError(f"--max-lag: {exc}") from None
+    if not 0 < max_lag_s < float("inf"):
+        raise UserError("--max-lag: must be more than 0 seconds")
     loaded = _load(file)
     for choice in feature_key or []:
         _use_feature_key(loaded, choice)
     for path, option in ((events, "--events"), (report, "--report"), (plot_file, "--plot")):
-        _writable(path, option)
+        if path is not None and str(path) == "-" and option != "--events":
+            raise UserError(f"{option}: give a file name ('-' is only for --events)")
+        if path is not None and str(path) != "-":
+            _writable(path, option)
+    events_to_stdout = events is not None and str(events) == "-"
     if plot_file is not None:
         try:
             import matplotlib  # noqa: F401
         except ImportError:
             raise UserError("--plot needs matplotlib: pip install 'ipo-emu[plot]'") from None
     show_progress = sys.stderr.isatty() if progress is None else progress
-    result = asyncio.run(_run_with_progress(loaded, RunOptions(realtime=realtime, speed=speed, seed=seed,
-                                                               events_path=events), show_progress))
+    options = RunOptions(realtime=realtime, speed=speed, seed=seed, events_path=events, max_lag_s=max_lag_s,
+                         handle_signals=True)
+    result = asyncio.run(_run_with_progress(loaded, options, show_progress))
     if report is not None:
-        report.write_text(json.dumps(result.data, indent=2, default=str) + "\n", encoding="utf-8")
+        _write_atomically(report, json.dumps(result.data, indent=2, default=str) + "\n")
     if plot_file is not None:
         try:
             plot(result.data, plot_file)
         except PlotUnavailableError as exc:
             raise UserError(str(exc)) from None
     if json_out:
-        print_json({k: v for k, v in result.data.items() if k != "samples"})
+        print_json({k: v for k, v in result.data.items() if k != "samples"},
+                   stream=sys.stderr if events_to_stdout else sys.stdout)
     else:
-        render(result, console())
+        render(result, console_stderr() if events_to_stdout else console())
+    if result.data["interrupted"]:
+        note(f"interrupted by {result.data['interrupted']}: the report covers the first "
+             f"{result.data['simulated_s']:g} s of {result.data['duration_s']:g} s")
+        raise typer.Exit(EXIT_SIGNALLED[result.data["interrupted"]])
+    if not result.data["kept_up"]:
+        lag = result.data["clock_lag"]
+        note(f"the run fell behind real time (callbacks up to {lag['max_ms']:.1f} ms late, limit "
+             f"{lag['limit_ms']:g} ms): its timing cannot be trusted")
+        raise typer.Exit(EXIT_FELL_BEHIND)
     if not result.passed:
         failed = [e for e in result.expectations if not e.ok]
         note(f"{len(failed)} of {len(result.expectations)} expectations failed: "
              + "; ".join(f"{e.text} was {e.actual}, expected {e.expected}" for e in failed))
         raise typer.Exit(EXIT_EXPECTATIONS_FAILED)
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """Write to a temporary file beside `path`, then rename it into place: never half a report."""
+    temporary = path.with_name(f".{path.name}.tmp")
+    try:
+        temporary.write_text(text, encoding="utf-8")
+        temporary.replace(path)
+    except OSError as exc:
+        temporary.unlink(missing_ok=True)
+        raise UserError(f"--report {path}: cannot write: {exc.strerror}") from None
 
 
 def _use_feature_key(loaded, choice: str) -> None:

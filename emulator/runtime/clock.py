@@ -221,21 +221,43 @@ class VirtualClock(Clock):
 class WallClock(Clock):
     """Real time, optionally sped up: virtual seconds = start + speed x elapsed real seconds.
 
-    time() follows the event loop's clock between callbacks, so an API call made at any
-    moment is stamped with the real (scaled) time. Stamps never go backwards.
+    Honest when it cannot keep up: callbacks always run in time order, each stamped with
+    its own due time (so the decisions are those of the same events in virtual time), and
+    nothing due before `until` is dropped. How late each ran, in real seconds, goes into
+    `lateness` (an HDR histogram in microseconds), so a run that fell behind can say so.
+
+    Between callbacks, time() follows the event loop's clock, so an API call made at any
+    moment is stamped with the real (scaled) time; during a callback it is the callback's
+    due time. Stamps never go backwards.
     """
+
+    YIELD_WHEN_LATE = 500  # callbacks run back to back before letting other tasks (signals) in
 
     def __init__(self, start: float, *, speed: float = 1.0) -> None:
         if speed <= 0:
             raise ValueError("speed must be > 0")
         super().__init__(start)
+        from hdrh.histogram import HdrHistogram
+
         self.speed = speed
         self._anchor_real: float | None = None
         self._wakeup: asyncio.Event | None = None
-        self.max_lateness = 0.0  # worst real delay of a callback behind its due time, seconds
+        self._in_callback = False
+        self.lateness = HdrHistogram(1, 24 * 3600 * 1_000_000, 2)  # microseconds behind, per callback
+
+    @property
+    def max_lateness(self) -> float:
+        """The worst real delay of a callback behind its due time, seconds."""
+        return self.lateness.get_max_value() / 1e6
+
+    def lateness_summary(self) -> dict[str, float | int]:
+        """Percentiles of callback lateness, in milliseconds."""
+        h = self.lateness
+        return {"callbacks": h.get_total_count(), "p50_ms": h.get_value_at_percentile(50) / 1000,
+                "p99_ms": h.get_value_at_percentile(99) / 1000, "max_ms": h.get_max_value() / 1000}
 
     def time(self) -> float:
-        if self._anchor_real is not None:
+        if self._anchor_real is not None and not self._in_callback:
             loop_now = asyncio.get_running_loop().time()
             current = self.start + (loop_now - self._anchor_real) * self.speed
             if current > self.now:
@@ -256,42 +278,69 @@ class WallClock(Clock):
             self._wakeup.set()  # an earlier deadline than the runner is sleeping towards
         return handle
 
+    def _real(self, when: float) -> float:
+        return self._anchor_real + (when - self.start) / self.speed
+
+    async def _sleep_until(self, real_due: float | None) -> None:
+        """Sleep until the loop's clock reaches real_due (forever if None), or until woken."""
+        loop = asyncio.get_running_loop()
+        wakeup = self._wakeup
+        wakeup.clear()
+        if real_due is None:
+            await wakeup.wait()
+            return
+        delay = real_due - loop.time()
+        if delay > 0:
+            try:
+                await asyncio.wait_for(wakeup.wait(), delay)
+            except TimeoutError:
+                pass
+
     async def run(self, until: float | None = None) -> None:
+        """Run callbacks in time order as their real time comes, up to `until` (or forever)."""
         loop = asyncio.get_running_loop()
         if self._anchor_real is None:
             self._anchor_real = loop.time() - (self.now - self.start) / self.speed
         self._wakeup = asyncio.Event()
+        heap, record = self._heap, self.lateness.record_value
+        back_to_back = 0
         try:
             while True:
                 due = self.next_time()
-                target = due if until is None or (due is not None and due <= until) else until
-                if target is None:
-                    self._wakeup.clear()
-                    await self._wakeup.wait()
-                    continue
-                real_due = self._anchor_real + (target - self.start) / self.speed
-                delay = real_due - loop.time()
-                if delay > 0:
-                    self._wakeup.clear()
-                    try:
-                        await asyncio.wait_for(self._wakeup.wait(), delay)
-                        continue  # woken early: something earlier was scheduled
-                    except TimeoutError:
-                        pass
                 if due is None or (until is not None and due > until):
-                    self.time()
-                    if until is not None and self.now < until:
+                    if until is None:
+                        await self._sleep_until(None)
+                        continue
+                    real_until = self._real(until)
+                    if loop.time() < real_until:
+                        await self._sleep_until(real_until)
+                        continue
+                    if self.now < until:
                         self.now = until
                     return
-                entry = heapq.heappop(self._heap)
-                if entry[2] is None:
-                    continue  # cancelled while we slept
-                self.max_lateness = max(self.max_lateness, loop.time() - real_due)
-                self.now = max(self.now, entry[0])
-                result = entry[2](entry[3], self.now)
-                if result is not None and type(result) is CoroutineType:
-                    await result
+                late = loop.time() - self._real(due)
+                if late < 0:
+                    await self._sleep_until(self._real(due))
+                    back_to_back = 0
+                    continue
+                entry = heapq.heappop(heap)
+                if entry[_ENTRY_FN] is None:
+                    continue  # cancelled
+                record(int(late * 1e6))
+                if entry[_ENTRY_TIME] > self.now:
+                    self.now = entry[_ENTRY_TIME]
+                self._in_callback = True
+                try:
+                    result = entry[_ENTRY_FN](entry[3], self.now)
+                    if result is not None and type(result) is CoroutineType:
+                        await result
+                finally:
+                    self._in_callback = False
                 self.callbacks_run += 1
+                back_to_back += 1
+                if back_to_back >= self.YIELD_WHEN_LATE:
+                    back_to_back = 0
+                    await asyncio.sleep(0)  # behind: still let signals and other tasks in
         finally:
             self._wakeup = None
 

@@ -6,6 +6,7 @@ from rich.console import Console
 from rich.table import Table
 
 from emulator.scenario.runner import RunResult
+from emulator.scenario.sizing import MAX_CHANNELS
 
 
 def _table(title: str, columns: list[str]) -> Table:
@@ -24,6 +25,14 @@ def render(result: RunResult, console: Console) -> None:
     console.print(f"[bold]{data['scenario']}[/bold] — {data['clock']} clock, {data['duration_s']:g} s from "
                   f"{data['start']}, seed {data['seed']}; ran in {data['wall_s']:.3f} s wall "
                   f"({data['callbacks']:,} callbacks)")
+    if data["clock_lag"]:
+        lag = data["clock_lag"]
+        mark = "[green]kept up[/green]" if data["kept_up"] else "[red]FELL BEHIND[/red]"
+        console.print(f"Wall clock {mark}: callbacks ran late by p50 {lag['p50_ms']:.2f} ms, p99 {lag['p99_ms']:.2f} ms, "
+                      f"max {lag['max_ms']:.2f} ms (limit {lag['limit_ms']:g} ms, {lag['callbacks']:,} callbacks)")
+    if data["interrupted"]:
+        console.print(f"[red]INTERRUPTED[/red] by {data['interrupted']} after {data['simulated_s']:g} s of "
+                      f"{data['duration_s']:g} s")
     if data["description"]:
         console.print(data["description"].strip())
     for unit in data["units"]:
@@ -81,8 +90,9 @@ def render(result: RunResult, console: Console) -> None:
                                    "refused by"])
         for t in data["traffic"]:
             table.add_row(t["name"], t["unit"], f"{t['attempts']:,}", f"{t['admitted']:,}", f"{t['rejected']:,}",
-                          f"{t['blocking']:.2%}", f"{t['offered_erlangs']:.2f}", f"{t['carried_erlangs']:.2f}",
-                          str(t["sizing"]["channels_needed"]), _refusals(t["rejections"]))
+                          f"{t['blocking']:.2%}", f"{t['offered_erlangs']:.2f}",
+                          "-" if t["carried_erlangs"] is None else f"{t['carried_erlangs']:.2f}",
+                          _channels(t["sizing"]["channels_needed"]), _refusals(t["rejections"]))
         console.print(table)
     for warning in data.get("warnings", []):
         console.print(f"[yellow]WARNING[/yellow] {warning}")
@@ -98,3 +108,7 @@ def render(result: RunResult, console: Console) -> None:
 
 def _dash(value: object) -> str:
     return "-" if value is None else str(value)
+
+
+def _channels(needed: int | None) -> str:
+    return f"> {MAX_CHANNELS:,}" if needed is None else str(needed)

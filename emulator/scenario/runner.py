@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
+import signal
+import sys
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -26,14 +29,22 @@ from emulator.telemetry.events import Event as TelemetryEvent
 WARM_UP_FRACTION = 0.05  # attempts discarded before judging blocking against Erlang-B
 
 
+DEFAULT_MAX_LAG_S = 0.25
+
+
 @dataclass
 class RunOptions:
     realtime: bool = False
     speed: float = 1.0
     seed: int | None = None
     events_path: Path | None = None
+    """Where to write every event as JSON lines; Path("-") is standard output."""
     progress: Callable[[float], None] | None = None
     """Called with the fraction of the scenario done, about a hundred times a run."""
+    max_lag_s: float = DEFAULT_MAX_LAG_S
+    """Wall clock: a callback running later than this (real seconds) means the run fell behind."""
+    handle_signals: bool = False
+    """End the run cleanly on SIGINT/SIGTERM, keeping the report of the time simulated so far."""
 
 
 @dataclass
@@ -60,7 +71,8 @@ class EventsFile:
     def __init__(self, path: Path, start: float) -> None:
         self.path = path
         self.start = start
-        self._fh: IO[str] = path.open("w", encoding="utf-8")
+        self._to_stdout = str(path) == "-"
+        self._fh: IO[str] = sys.stdout if self._to_stdout else path.open("w", encoding="utf-8")
         self.lines = 0
 
     def __call__(self, event: TelemetryEvent) -> None:
@@ -75,7 +87,11 @@ class EventsFile:
         self.lines += 1
 
     def close(self) -> None:
-        self._fh.close()
+        """Every line is written whole (one write per event), so the file ends on a complete line."""
+        if self._to_stdout:
+            self._fh.flush()
+        else:
+            self._fh.close()
 
 
 class EventCounter:
@@ -114,6 +130,7 @@ class ScenarioRunner:
         self.sources: list[tuple[Traffic, CallSource]] = []
         self.samples: dict[str, list] = {"t": []}
         self._call_units: dict[object, str] = {}
+        self.interrupted: str | None = None  # the signal that ended the run early
 
     async def run(self) -> RunResult:
         scenario, clock = self.scenario, self.clock
@@ -137,12 +154,15 @@ class ScenarioRunner:
             clock.call_at(self.start, self._progress_every, scenario.duration / 100)
         started = time.perf_counter()
         try:
-            await clock.run(until=self.end)
+            await self._run_clock()
         finally:
+            # The end of the run, or where an interrupt stopped it: read before anything asks
+            # the wall clock the time (which would move it on to the present).
+            self.reached = min(self.clock.now, self.end)
             if self.events_file is not None:
                 self.events_file.close()
         wall = time.perf_counter() - started
-        self._sample()
+        self._sample(self.reached)
         await self.network.stop()
         data = self._results(wall)
         expectations = [self._judge(i, e) for i, e in enumerate(scenario.expect)]
@@ -150,6 +170,31 @@ class ScenarioRunner:
                                 for r in expectations]
         data["passed"] = all(r.ok for r in expectations)
         return RunResult(data, expectations)
+
+    async def _run_clock(self) -> None:
+        """Run the clock to the end, or until SIGINT/SIGTERM (then the run so far is reported)."""
+        if not self.options.handle_signals:
+            await self.clock.run(until=self.end)
+            return
+        loop = asyncio.get_running_loop()
+        task = asyncio.ensure_future(self.clock.run(until=self.end))
+
+        def interrupt(signum: signal.Signals) -> None:
+            if self.interrupted is None:
+                self.interrupted = signum.name
+                task.cancel()  # lands between two callbacks: the state stays consistent
+
+        signals = (signal.SIGINT, signal.SIGTERM)
+        for signum in signals:
+            loop.add_signal_handler(signum, interrupt, signum)
+        try:
+            await task
+        except asyncio.CancelledError:
+            if self.interrupted is None:
+                raise
+        finally:
+            for signum in signals:
+                loop.remove_signal_handler(signum)
 
     # -- the timeline --------------------------------------------------------------------------
 
@@ -230,8 +275,8 @@ class ScenarioRunner:
 
     # -- sampling and progress ---------------------------------------------------------------------
 
-    def _sample(self) -> None:
-        self.samples["t"].append(round(self.clock.time() - self.start, 6))
+    def _sample(self, at: float | None = None) -> None:
+        self.samples["t"].append(round((self.clock.time() if at is None else at) - self.start, 6))
         for name, unit in self.network.units.items():
             for pool_id, pool in unit.pools().items():
                 series = self.samples.setdefault(f"{name}/{pool_id}", [[], []])
@@ -254,7 +299,7 @@ class ScenarioRunner:
         scenario = self.scenario
         grade = scenario.sizing.grade_of_service
         units = []
-        reached = self.clock.now  # the end, or where an interrupted run stopped
+        reached = self.reached
         span = max(1e-9, reached - self.start)
         for name, unit in self.network.units.items():
             core = unit.core
@@ -307,18 +352,32 @@ class ScenarioRunner:
                 "admitted": source.admitted, "rejected": source.rejected,
                 "blocking": source.rejected / source.attempts if source.attempts else 0.0,
                 "offered_erlangs": offered, "busy_erlangs": busy,
-                "carried_erlangs": _carried(source, reached) / max(1e-9, reached - begin),
+                "carried_erlangs": None if self.interrupted else source.carried_s / max(1e-9, reached - begin),
                 "rejections": [{"reason": r, "detail": d, "count": n} for (r, d), n in sorted(source.rejections.items())],
-                "sizing": {"grade_of_service": grade, "channels_needed": channels_for(busy, grade) if busy else 0},
+                "sizing": {"grade_of_service": grade, "channels_needed": _channels_needed(busy, grade)},
                 "all_refused_intended": spec.all_refused,
             })
-        warnings = [f"traffic {t['name']}: all {t['attempts']:,} attempts were refused "
+        lag = self.clock.lateness_summary() if isinstance(self.clock, WallClock) else None
+        kept_up = lag is None or lag["max_ms"] <= self.options.max_lag_s * 1000
+        warnings = []
+        if self.interrupted:
+            warnings.append(f"interrupted by {self.interrupted} after {reached - self.start:g} s of "
+                            f"{scenario.duration:g} s: every figure covers that part only")
+        if not kept_up:
+            warnings.append(f"the wall clock fell behind: callbacks ran up to {lag['max_ms']:.1f} ms late "
+                            f"(p99 {lag['p99_ms']:.1f} ms; limit {self.options.max_lag_s * 1000:g} ms). Decisions "
+                            f"are those of the same events in time order, but the run did not keep real time")
+        warnings += [f"traffic {t['name']}: all {t['attempts']:,} attempts were refused "
                     f"({_refusals_text(t['rejections'])}); mark it all_refused: true if that is the point"
                     for t in traffic if t["attempts"] and not t["admitted"] and not t["all_refused_intended"]]
         warnings += [f"traffic {t['name']}: marked all_refused but {t['admitted']:,} of {t['attempts']:,} "
                      f"attempts were admitted" for t in traffic if t["all_refused_intended"] and t["admitted"]]
         return {
             "warnings": warnings,
+            "interrupted": self.interrupted,
+            "simulated_s": reached - self.start,
+            "clock_lag": lag and {**lag, "limit_ms": self.options.max_lag_s * 1000},
+            "kept_up": kept_up,
             "scenario": scenario.name, "description": scenario.description, "file": str(self.loaded.path),
             "start": scenario.start.isoformat(), "duration_s": scenario.duration, "seed": self.seed,
             "clock": f"wall x{self.options.speed:g}" if self.options.realtime else "virtual",
@@ -390,8 +449,11 @@ def _refusals_text(rejections: list[dict]) -> str:
     return ", ".join(f"{r['reason']}{'/' + r['detail'] if r['detail'] else ''} {r['count']:,}" for r in rejections)
 
 
-def _carried(source: CallSource, reached: float) -> float:
-    """Carried call-seconds up to `reached`: exact for a finished run (the source clips each
-    call at the end of the run); an interrupted run leaves no way to clip at the interrupt,
-    so there it counts calls still up in full (the report says the run was interrupted)."""
-    return source.carried_s
+def _channels_needed(erlangs: float, grade: float) -> int | None:
+    """Erlang-B sizing of a traffic source; None when beyond what sizing computes (MAX_CHANNELS)."""
+    if not erlangs:
+        return 0
+    try:
+        return channels_for(erlangs, grade)
+    except ValueError:
+        return None

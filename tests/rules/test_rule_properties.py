@@ -108,6 +108,20 @@ class UnitMachine(RuleBasedStateMachine):
             self.core.feature_key_lost(self.now)
 
     @invariant()
+    def peaks_are_reached_and_never_above_the_limit(self):
+        """A pool's peak is the highest in-use value it really reached: a call that one pool
+        grants and a later one refuses leaves no trace in the first pool's peak."""
+        seen = self.__dict__.setdefault("seen", {})
+        for pid, pool in self.core.all_pools().items():
+            top_in_use, top_limit = seen.get(pid, (0, 0))
+            top_in_use, top_limit = max(top_in_use, pool.in_use), max(top_limit, pool.effective)
+            seen[pid] = (top_in_use, top_limit)
+            if pid == "vcm_channels":  # SIP set-up holds channels for an instant inside offer()
+                assert top_in_use <= pool.peak <= max(top_limit, top_in_use), pid
+            else:
+                assert pool.peak == top_in_use, pid
+
+    @invariant()
     def vcm_and_licenses_are_counted_exactly(self):
         calls = self.core.calls.active
         assert set(calls) == set(self.calls)

@@ -37,3 +37,18 @@ def test_scenario_expectations_hold(path):
     result = asyncio.run(ScenarioRunner(loaded).run())
     failed = [f"{e.text}: {e.actual} (expected {e.expected})" for e in result.expectations if not e.ok]
     assert not failed, failed
+
+
+@pytest.mark.parametrize("path", SCENARIOS, ids=[p.stem for p in SCENARIOS])
+def test_every_traffic_source_says_what_it_is_for_and_is_not_silently_all_refused(path):
+    """A broken path must not pass quietly: each traffic source is named by an expectation
+    (what it should admit, or which reason should refuse it), and one whose every attempt
+    is refused must say that this is intended (all_refused: true)."""
+    loaded = load_scenario(path)
+    named = {getattr(getattr(e, e.kind), "traffic", None) for e in loaded.scenario.expect}
+    for traffic in loaded.scenario.traffic:
+        assert traffic.name in named, f"traffic {traffic.name} has no expectation"
+    result = asyncio.run(ScenarioRunner(loaded).run())
+    assert result.data["warnings"] == []
+    for traffic in result.data["traffic"]:
+        assert traffic["attempts"] > 0, f"traffic {traffic['name']} offered nothing"
