@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from firmware_models import Codec, ControlUnitModel, Release, available_releases, hardware_catalogue, load_release
 from hardware.feature_keys.registry import KEY_TYPES
@@ -26,15 +26,36 @@ def _check_name(value: str) -> str:
     return value
 
 
-Name = Annotated[str, AfterValidator(_check_name)]
+def digits_as_text(value: object) -> object:
+    """YAML reads `extension: 202` as a number: take it as the text it was meant to be."""
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return str(value)
+    return value
+
+
+def release_as_text(value: object) -> object:
+    """YAML reads `release: 6.0` as a number: take it as the release it names."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return f"{value}.0"
+    if isinstance(value, float):
+        return str(value)
+    return value
+
+
+Name = Annotated[str, BeforeValidator(digits_as_text), AfterValidator(_check_name)]
+Digits = Annotated[str, BeforeValidator(digits_as_text)]
+ReleaseName = Annotated[str, BeforeValidator(release_as_text)]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
 
 class VcmModuleConfig(_Strict):
     type: str
+    """The module, e.g. vcm32, vcm64, ip400_vcm5 (ipo-emu models show)."""
     codec: Codec = "g711"
     """The codec the card is dimensioned for: its channel count depends on it."""
 
@@ -53,7 +74,9 @@ class TrunkConfig(_Strict):
     name: Name
     """The party name calls use for this line."""
     type: TrunkType
+    """sip, pri, analog, or h323_scn (a line to another unit of the network)."""
     channels: int = Field(ge=1, le=1000)
+    """Channels the line has."""
     codec: Codec = "g711"
     """For IP lines (SIP, H.323): the codec its calls use."""
     peer: str | None = None
@@ -74,19 +97,27 @@ class TrunkConfig(_Strict):
 
 class UserConfig(_Strict):
     name: Name
-    extension: str = Field(pattern=r"^\d{2,9}$")
+    """The user's name (applications are started by user name)."""
+    extension: Digits = Field(pattern=r"^\d{2,9}$")
+    """The extension number (2 to 9 digits), the party name calls use."""
     phone: str = "analog"
     """Telephone model (firmware_models/hardware.yaml), e.g. 9620, 5610, third_party_sip, analog."""
     codec: Codec = "g711"
+    """The codec the phone talks: two IP parties with different codecs need VCM channels."""
     vpnremote: bool = False
     """The phone registers over a VPN with the Avaya VPNremote client."""
     reserve_license: bool = False
     """Keep the endpoint license while unregistered (taken when configured)."""
     phone_manager: PhoneManagerMode = "lite"
+    """Phone Manager mode the user is configured for: lite, pro, pro_pc_softphone, pro_ip_audio_enabled."""
     mobility: bool = False
+    """The user is configured for a Mobility feature (takes a Mobility Features license)."""
     softconsole: bool = False
-    login_code: str | None = Field(default=None, pattern=r"^\d{1,15}$")
+    """The user is configured as a SoftConsole operator."""
+    login_code: Digits | None = Field(default=None, pattern=r"^\d{1,15}$")
+    """Login code; with forced_login the user is a CCC agent."""
     forced_login: bool = False
+    """The user must log in; with a login code the user is a CCC agent."""
 
     @field_validator("phone")
     @classmethod
@@ -105,24 +136,33 @@ class UserConfig(_Strict):
 
 class VoicemailConfig(_Strict):
     type: Literal["voicemail_pro"] = "voicemail_pro"
+    """The voicemail server: voicemail_pro."""
     central: str | None = None
     """In a Small Community Network: the unit hosting the central Voicemail Pro (None: this one)."""
 
 
 class UnitConfig(_Strict):
     name: Name = "unit1"
+    """The unit's name, used by events, traffic and expectations."""
     model: str = "IP500"
-    release: str = "6.0"
+    """The control unit model, e.g. IP500, IP500V2, IP406V2, IP412, SmallOfficeEdition."""
+    release: ReleaseName = "6.0"
+    """The IP Office release, e.g. \"6.0\" or \"4.2\"."""
     feature_key: str = "virtual:12345678"
     """A feature-key URL: virtual:SERIAL, smartcard:SERIAL, sdcard:SERIAL, serial://PORT, usb:VID:PID."""
     feature_key_check_s: float | None = Field(default=None, gt=0)
     """How often a polled key (serial, USB) is re-read; default: the release's check interval."""
     grace_period_s: float | None = Field(default=None, ge=0)
     licenses: list[str] = Field(default_factory=list)
+    """License keys installed at the start."""
     vcm_modules: list[VcmModuleConfig] = Field(default_factory=list)
+    """Voice compression modules fitted: [{type, codec}]."""
     trunks: list[TrunkConfig] = Field(default_factory=list)
+    """Lines: SIP trunks, PRI, analog, H.323 lines to other units of a network."""
     users: list[UserConfig] = Field(default_factory=list)
+    """Users and their extensions and phones."""
     voicemail: VoicemailConfig | None = None
+    """Voicemail Pro: {} on the unit hosting it; {central: UNIT} on a unit using another's."""
     delta_server: bool = False
     """Run the Delta Server (Compact Contact Center / CBC data source), one per unit."""
     contactstore: bool = False

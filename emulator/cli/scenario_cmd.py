@@ -12,14 +12,14 @@ from typing import Annotated
 import typer
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from emulator.cli.output import UserError, console, note, print_json, table
+from emulator.cli.output import UserError, console, error_line, note, print_json, table
 from emulator.licensing import KeyAuthority
 from emulator.licensing.issuer_secret import load_issuer_secret
 from emulator.scenario.loader import ScenarioError, load_scenario
 from emulator.scenario.plot import PlotUnavailableError, plot
 from emulator.scenario.report import render
 from emulator.scenario.runner import RunOptions, ScenarioRunner
-from emulator.scenario.schema import Scenario, parse_duration
+from emulator.scenario.schema import parse_duration
 from emulator.scenario.sizing import erlang_b, size
 
 EXIT_EXPECTATIONS_FAILED = 1
@@ -179,8 +179,13 @@ def console_stderr():
 
 
 def validate(file: FileArg) -> None:
-    """Check a scenario file without running it."""
-    loaded = _load(file)
+    """Check a scenario file without running it; every problem is listed, a line each (exit 2)."""
+    try:
+        loaded = load_scenario(file, KeyAuthority(load_issuer_secret().value))
+    except ScenarioError as exc:
+        for problem in exc.problems:
+            error_line(problem)
+        raise typer.Exit(2) from None
     s = loaded.scenario
     print(f"{file}: valid — {len(s.units)} unit(s), {len(s.events)} event(s), {len(s.traffic)} traffic source(s), "
           f"{len(s.expect)} expectation(s), {s.duration:g} s")
@@ -190,7 +195,9 @@ def schema(
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write here instead of stdout.")] = None,
 ) -> None:
     """Write the JSON Schema of scenario files (for editor autocompletion)."""
-    text = json.dumps(Scenario.model_json_schema(by_alias=True), indent=2) + "\n"
+    from emulator.scenario.json_schema import scenario_json_schema
+
+    text = json.dumps(scenario_json_schema(), indent=2) + "\n"
     if output is None:
         sys.stdout.write(text)
     else:

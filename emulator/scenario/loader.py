@@ -24,7 +24,18 @@ _PATH_PREFIX = re.compile(r"^((?:[a-z_][a-z0-9_]*)(?:\[\d+\])?(?:\.[a-z_][a-z0-9
 
 
 class ScenarioError(ValueError):
-    """The scenario cannot be used as written; the message is one line."""
+    """The scenario cannot be used as written.
+
+    The message is one line: the first problem, and how many more there are. `problems`
+    lists every one of them, a line each (ipo-emu validate prints them all).
+    """
+
+    def __init__(self, problems: list[str] | str) -> None:
+        self.problems = [problems] if isinstance(problems, str) else list(dict.fromkeys(problems))
+        first = self.problems[0]
+        more = len(self.problems) - 1
+        super().__init__(first + (f" (and {more} more problem{'s' if more > 1 else ''}: "
+                                  "'ipo-emu validate' lists them all)" if more else ""))
 
 
 @dataclass
@@ -63,19 +74,27 @@ def parse_scenario(text: str, path: Path, authority: KeyAuthority) -> LoadedScen
     try:
         scenario = Scenario.model_validate(data)
     except ValidationError as exc:
-        raise ScenarioError(_one_line(path, root, exc)) from None
+        raise ScenarioError(_lines(path, root, exc)) from None
+    problems: list[str] = []
     units = []
+    trials: dict[tuple[str, str], str] = {}
     for i, unit in enumerate(scenario.units):
-        keys = _license_keys(scenario, i, authority, path, root)
         try:
+            keys = _license_keys(scenario, i, authority, path, root, trials)
             units.append(unit.to_config(keys))
+        except ScenarioError as exc:
+            problems += exc.problems
         except ValidationError as exc:
-            raise ScenarioError(_one_line(path, root, exc, prefix=("units", i))) from None
-    try:
-        validate_network(units)
-    except NetworkConfigError as exc:
-        raise ScenarioError(_located(path, root, str(exc))) from None
-    _check_references(scenario, units, path, root)
+            problems += _lines(path, root, exc, prefix=("units", i))
+    if not problems:
+        try:
+            validate_network(units)
+        except NetworkConfigError as exc:
+            problems.append(_located(path, root, str(exc)))
+    if not problems:
+        _check_references(scenario, units, path, root, problems)
+    if problems:
+        raise ScenarioError(problems)
     return LoadedScenario(path, scenario, units, authority)
 
 
@@ -92,15 +111,29 @@ def license_keys_for(entry: str | LicenseSpec, unit: UnitConfig | object, start:
     return [lic.key for lic in issued]
 
 
-def _license_keys(scenario: Scenario, i: int, authority: KeyAuthority, path: Path, root: yaml.Node) -> list[str]:
+def _license_keys(scenario: Scenario, i: int, authority: KeyAuthority, path: Path, root: yaml.Node,
+                  trials: dict[tuple[str, str], str]) -> list[str]:
+    """Keys for a unit's license entries. A trial is issued once per feature and serial, in a
+    scenario as by the issuer (`trials` remembers where each was issued)."""
     unit = scenario.units[i]
     release = unit.to_config([]).release_data()
     keys: list[str] = []
+    problems: list[str] = []
     for j, entry in enumerate(unit.licenses):
+        where = f"units[{i}].licenses[{j}]"
+        if isinstance(entry, LicenseSpec) and entry.trial:
+            serial = entry.serial or _virtual_serial(unit.feature_key) or ""
+            earlier = trials.setdefault((entry.feature, serial), where)
+            if earlier != where:
+                problems.append(_located(path, root, f"{where}: a {entry.feature} trial for serial {serial} is "
+                                                     f"already issued at {earlier} (one trial per feature and serial)"))
+                continue
         try:
             keys += license_keys_for(entry, unit, scenario.start.timestamp(), authority, release, unit.feature_key)
         except (IssueError, SerialNumberError) as exc:
-            raise ScenarioError(_located(path, root, f"units[{i}].licenses[{j}]: {exc}")) from None
+            problems.append(_located(path, root, f"{where}: {exc}"))
+    if problems:
+        raise ScenarioError(problems)
     return keys
 
 
@@ -109,8 +142,10 @@ def _virtual_serial(feature_key: str) -> str | None:
     return channel.strip() if interface.lower() == "virtual" and channel.strip() else None
 
 
-def _check_references(scenario: Scenario, units: list[UnitConfig], path: Path, root: yaml.Node) -> None:
-    """Parties, users and pools named by events, traffic and expectations must exist."""
+def _check_references(scenario: Scenario, units: list[UnitConfig], path: Path, root: yaml.Node,
+                      problems: list[str]) -> None:
+    """Parties, users and pools named by events, traffic and expectations must exist (each
+    one that does not is added to problems)."""
     by_name = {u.name: u for u in units}
     parties = {u.name: {"voicemail", *(t.name for t in u.trunks), *(x.extension for x in u.users)} for u in units}
     users = {u.name: {x.name for x in u.users} for u in units}
@@ -119,9 +154,9 @@ def _check_references(scenario: Scenario, units: list[UnitConfig], path: Path, r
         unit_name, sep, name = ref.rpartition("/")
         unit_name = unit_name if sep else default_unit
         if unit_name not in parties:
-            raise ScenarioError(_located(path, root, f"{where}: no unit named {unit_name!r}"))
-        if name not in parties[unit_name]:
-            raise ScenarioError(_located(path, root, f"{where}: unit {unit_name!r} has no party {name!r}"))
+            problems.append(_located(path, root, f"{where}: no unit named {unit_name!r}"))
+        elif name not in parties[unit_name]:
+            problems.append(_located(path, root, f"{where}: unit {unit_name!r} has no party {name!r}"))
 
     for i, event in enumerate(scenario.events):
         unit_name = scenario.unit_name(event.unit)
@@ -136,7 +171,7 @@ def _check_references(scenario: Scenario, units: list[UnitConfig], path: Path, r
         for field in ("start_application", "stop_application"):
             action = getattr(event, field)
             if action is not None and action.user not in users[unit_name]:
-                raise ScenarioError(_located(path, root, f"events[{i}].{field}.user: unit {unit_name!r} has no user {action.user!r}"))
+                problems.append(_located(path, root, f"events[{i}].{field}.user: unit {unit_name!r} has no user {action.user!r}"))
         for field in ("join_conference", "leave_conference"):
             action = getattr(event, field)
             if action is not None:
@@ -147,7 +182,7 @@ def _check_references(scenario: Scenario, units: list[UnitConfig], path: Path, r
                 license_keys_for(event.install_license, None, scenario.start.timestamp(), KeyAuthority.development(),
                                  release, by_name[unit_name].feature_key)
             except (IssueError, SerialNumberError) as exc:
-                raise ScenarioError(_located(path, root, f"events[{i}].install_license: {exc}")) from None
+                problems.append(_located(path, root, f"events[{i}].install_license: {exc}"))
     for i, traffic in enumerate(scenario.traffic):
         unit_name = scenario.unit_name(traffic.unit)
         for field, mix in (("from", traffic.from_), ("to", traffic.to)):
@@ -159,13 +194,13 @@ def _check_references(scenario: Scenario, units: list[UnitConfig], path: Path, r
             unit = by_name[scenario.unit_name(expectation.peak.unit)]
             known = pool_names(unit)
             if expectation.peak.pool not in known:
-                raise ScenarioError(_located(path, root, f"expect[{i}].peak.pool: no pool {expectation.peak.pool!r} "
-                                                         f"(pools: {', '.join(sorted(known))})"))
+                problems.append(_located(path, root, f"expect[{i}].peak.pool: no pool {expectation.peak.pool!r} "
+                                                     f"(pools: {', '.join(sorted(known))})"))
         if expectation.license is not None:
             unit = by_name[scenario.unit_name(expectation.license.unit)]
             if expectation.license.feature not in unit.release_data().licenses_by_id():
-                raise ScenarioError(_located(path, root, f"expect[{i}].license.feature: no license "
-                                                         f"{expectation.license.feature!r} in release {unit.release}"))
+                problems.append(_located(path, root, f"expect[{i}].license.feature: no license "
+                                                     f"{expectation.license.feature!r} in release {unit.release}"))
 
 
 def pool_names(unit: UnitConfig) -> set[str]:
@@ -175,9 +210,17 @@ def pool_names(unit: UnitConfig) -> set[str]:
 
 # -- error formatting ---------------------------------------------------------------------------
 
-def _one_line(path: Path, root: yaml.Node, exc: ValidationError, prefix: tuple = ()) -> str:
+def _lines(path: Path, root: yaml.Node, exc: ValidationError, prefix: tuple = ()) -> list[str]:
+    """A line per problem. Where a value could take several forms (a key or a license spec),
+    pydantic reports each form's complaint: only the most specific is kept."""
     errors = exc.errors()
-    err = max(errors, key=lambda e: len([p for p in e["loc"] if not _is_tag(p)]))  # the most specific
+    plain = [tuple(p for p in e["loc"] if not _is_tag(p)) for e in errors]
+    kept = [e for e, loc in zip(errors, plain, strict=True)
+            if not any(len(other) > len(loc) and other[:len(loc)] == loc for other in plain)]
+    return [_one_line(path, root, err, prefix) for err in kept]
+
+
+def _one_line(path: Path, root: yaml.Node, err: dict, prefix: tuple = ()) -> str:
     loc = prefix + tuple(p for p in err["loc"] if not _is_tag(p))
     message = err["msg"].removeprefix("Value error, ").removeprefix("Assertion failed, ")
     text = _loc_text(loc)

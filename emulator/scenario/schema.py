@@ -10,9 +10,9 @@ import re
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, field_validator, model_validator
 
-from emulator.config import PhoneManagerMode, UnitConfig
+from emulator.config import Digits, PhoneManagerMode, UnitConfig, digits_as_text
 from emulator.licensing import KeyFormatError, normalize_key_text
 from emulator.reasons import Reason
 from emulator.rules.applications import APPLICATIONS
@@ -34,13 +34,28 @@ def parse_duration(value: object) -> float:
     raise ValueError(f"{value!r} is not a duration such as 90s, 15m, 2h or 60d")
 
 
-Duration = Annotated[float, BeforeValidator(parse_duration)]
-PositiveDuration = Annotated[float, BeforeValidator(parse_duration), Field(gt=0)]
-Offset = Annotated[float, BeforeValidator(parse_duration), Field(ge=0)]
+_UNITS = "(ms|s|m|min|h|d)?"
+
+
+def _duration_schema(sign: str, number: dict) -> WithJsonSchema:
+    """In JSON Schema a duration is a number of seconds or a string with a unit."""
+    return WithJsonSchema({"anyOf": [{"type": "number", **number},
+                                     {"type": "string", "pattern": rf"^\s*{sign}\d+(\.\d+)?\s*{_UNITS}\s*$"}]})
+
+
+Duration = Annotated[float, BeforeValidator(parse_duration), _duration_schema("-?", {})]
+PositiveDuration = Annotated[float, BeforeValidator(parse_duration), Field(gt=0),
+                             _duration_schema("", {"exclusiveMinimum": 0})]
+Offset = Annotated[float, BeforeValidator(parse_duration), Field(ge=0), _duration_schema("", {"minimum": 0})]
+
+
+Party = Annotated[str, BeforeValidator(digits_as_text),
+                  WithJsonSchema({"anyOf": [{"type": "string"}, {"type": "integer", "minimum": 0}]})]
+"""A party: an extension (YAML may read `202` as a number), a trunk, 'voicemail', or 'unit/party'."""
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
 
 # -- licenses ------------------------------------------------------------------------------
@@ -51,11 +66,14 @@ class LicenseSpec(_Strict):
     feature: str
     """A license id (ipo-emu models show IP500) or a license set id such as ucsb_20."""
     instances: int | None = Field(default=None, ge=1, le=65535)
+    """How many instances (users, channels, ports) the key gives; default 1."""
     trial: bool = False
+    """A trial key: valid for 60 days from its issue time, once per feature and serial."""
     validity_days: int = Field(default=0, ge=0, le=4095)
+    """Days a non-trial key stays valid (0: permanent)."""
     issued: Duration = 0.0
     """Issue time relative to the scenario start (e.g. -59d for a trial that ends on day 1)."""
-    serial: str | None = None
+    serial: Digits | None = None
     """Issue for another feature key (e.g. to show that another unit's key is Invalid)."""
 
 
@@ -75,7 +93,9 @@ class ScenarioUnit(UnitConfig):
     """A control unit's configuration (emulator/config.py) with readable license entries."""
 
     grace_period_s: Duration | None = None
+    """How long licenses stay valid after the feature key is removed (default: the release's)."""
     licenses: list[LicenseEntry] = Field(default_factory=list)
+    """Licenses installed at the start: key texts, or {feature, instances, trial...} issued for this unit."""
 
     def to_config(self, keys: list[str]) -> UnitConfig:
         return UnitConfig(**self.model_dump(exclude={"licenses"}), licenses=keys)
@@ -84,36 +104,46 @@ class ScenarioUnit(UnitConfig):
 # -- the timeline ------------------------------------------------------------------------------
 
 class CallAction(_Strict):
-    from_: str = Field(alias="from")
+    from_: Party = Field(alias="from")
     """A party: extension, trunk, 'voicemail'; in a network 'unit/party'."""
-    to: str
+    to: Party
+    """The called party: extension, trunk, 'voicemail'; in a network 'unit/party'."""
     duration: PositiveDuration | None = None
     """Hang up after this long (else it stays up until the end, or a hang_up event)."""
     answer_after: Offset = 0.0
+    """Ring this long before the call is answered (SIP set-up VCM channels are held until then)."""
     emergency: bool = False
+    """An emergency call: allowed from an IP phone registered without an endpoint license."""
     id: str | None = None
     """Name the call to refer to it later (hold, resume, hang_up)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, use_attribute_docstrings=True)
 
 
 class CallRef(_Strict):
     id: str
+    """The id given to the call when it was offered."""
 
 
 class HoldAction(_Strict):
     id: str
-    party: str
+    """The id given to the call when it was offered."""
+    party: Party
+    """The party put on hold (who hears the music)."""
 
 
 class ConferenceAction(_Strict):
     conference: str
-    party: str
+    """A name for the conference; the first party to join opens it."""
+    party: Party
+    """The party joining or leaving: an extension or a trunk."""
 
 
 class ApplicationAction(_Strict):
     app: Literal[APPLICATIONS]  # type: ignore[valid-type]
+    """The PC application: phone_manager, softconsole, ccc_wallboard, ccc_reporter or compact_business_center."""
     user: str
+    """The user (by name) who runs it."""
 
 
 class KeyAction(_Strict):
@@ -124,24 +154,38 @@ class KeyAction(_Strict):
 class Event(_Strict):
     """One timeline entry: `at` (offset from the start), the unit, and exactly one action."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, use_attribute_docstrings=True)
 
     at: Offset
+    """When, as an offset from the scenario start, e.g. 0s, 15m, 59d."""
     unit: str | None = None
     """Which unit (optional when the scenario has one)."""
     call: CallAction | None = None
+    """Offer a call between two parties."""
     hang_up: CallRef | None = None
+    """End a call offered with an id."""
     hold: HoldAction | None = None
+    """Put a party of a call on hold (music on hold: a VCM channel for an IP party)."""
     resume: CallRef | None = None
+    """Take a call off hold."""
     join_conference: ConferenceAction | None = None
+    """Add a party to a conference (one VCM channel per IP party)."""
     leave_conference: ConferenceAction | None = None
-    register_: str | list[str] | None = Field(default=None, alias="register")
-    unregister: str | list[str] | None = None
+    """Take a party out of a conference."""
+    register_: Party | list[Party] | None = Field(default=None, alias="register")
+    """Register IP phones (an extension or a list of them)."""
+    unregister: Party | list[Party] | None = None
+    """Unregister IP phones (an extension or a list of them)."""
     start_application: ApplicationAction | None = None
+    """Start a PC application for a user (it takes its license while it runs)."""
     stop_application: ApplicationAction | None = None
+    """Stop a PC application."""
     pull_feature_key: KeyAction | None = None
+    """Remove the unit's (virtual) feature key: licenses go Invalid after the grace period."""
     insert_feature_key: KeyAction | None = None
+    """Put the feature key back, or fit one with another serial."""
     install_license: LicenseEntry | None = None
+    """Install a license: a key as text, or a license issued for the unit's feature key."""
 
     @model_validator(mode="after")
     def _exactly_one_action(self) -> Event:
@@ -171,7 +215,9 @@ ACTIONS = ("call", "hang_up", "hold", "resume", "join_conference", "leave_confer
 
 class Holding(_Strict):
     distribution: Literal["fixed", "exponential", "lognormal"] = "exponential"
+    """How holding times are drawn: fixed, exponential (the Erlang-B assumption) or lognormal."""
     mean: PositiveDuration
+    """The mean holding time, e.g. 3m."""
     stdev: PositiveDuration | None = None
     """lognormal only: the standard deviation of the holding time."""
 
@@ -185,43 +231,56 @@ class Holding(_Strict):
 
 
 class Weighted(_Strict):
-    party: str
+    party: Party
+    """A party: extension, trunk, voicemail; in a network unit/party."""
     weight: float = Field(gt=0)
+    """Relative share of calls to (or from) this party."""
 
 
-Mix = Annotated[str | list[str | Weighted], Field()]
+Mix = Annotated[Party | list[Party | Weighted], Field()]
 
 
 class RampStep(_Strict):
     at: Offset
     """From this offset (relative to the start) the rate is:"""
     calls_per_hour: float = Field(ge=0)
+    """The arrival rate from this step on."""
 
 
 class Traffic(_Strict):
     """Poisson call arrivals between `from` and `to` parties (or weighted mixes of them)."""
 
     name: str
+    """A name for this source, used by expectations and in the report."""
     unit: str | None = None
+    """Which unit the calls start on (optional when the scenario has one)."""
     from_: Mix = Field(alias="from")
+    """Calling parties: one, a list, or weighted {party, weight} entries."""
     to: Mix
+    """Called parties: one, a list, or weighted {party, weight} entries."""
     calls_per_hour: float | None = Field(default=None, gt=0)
     """Arrival rate; or give busy_hour_calls (the same thing), erlangs, or ramp."""
     busy_hour_calls: float | None = Field(default=None, gt=0)
+    """Calls in an hour (the same as calls_per_hour)."""
     erlangs: float | None = Field(default=None, gt=0)
     """Offered load: calls_per_hour = erlangs x 3600 / mean holding time."""
     ramp: list[RampStep] | None = None
+    """Rate steps: [{at, calls_per_hour}], in time order."""
     holding: Holding
+    """The holding time distribution of admitted calls."""
     answer_after: Offset = 0.0
+    """Ring this long before each call is answered."""
     start: Offset = 0.0
+    """Start offering calls at this offset."""
     stop: Offset | None = None
     """Stop offering calls at this offset (default: the end of the scenario)."""
     max_calls: int | None = Field(default=None, ge=1)
+    """Stop after this many attempts."""
     all_refused: bool = False
     """Every call of this source is meant to be refused (it shows a refusal). Otherwise a
     run where all of them are refused is flagged: it usually means a broken plan."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, use_attribute_docstrings=True)
 
     @model_validator(mode="after")
     def _one_rate(self) -> Traffic:
@@ -250,18 +309,23 @@ class Traffic(_Strict):
 
 class _Selector(_Strict):
     unit: str | None = None
+    """Which unit (optional when the scenario has one, or when a traffic source is named)."""
 
 
 class CallsSelector(_Selector):
     outcome: Literal["admitted", "rejected", "offered"] = "admitted"
+    """Count admitted calls, rejected calls, or every call offered."""
     reason: Reason | None = None
+    """Only rejections with this reason code (docs/reason-codes.md)."""
     detail: str | None = None
+    """Only rejections with this detail: the pool or party that refused, e.g. sip_trunk_channels."""
     traffic: str | None = None
     """Only calls from this traffic source (default: every call of the unit)."""
 
 
 class PeakSelector(_Selector):
     pool: str
+    """A license pool or resource: e.g. sip_trunk_channels, vcm_channels, trunk:sip1."""
 
 
 class LicenseSelector(_Selector):
@@ -271,26 +335,37 @@ class LicenseSelector(_Selector):
 
 class EventSelector(_Selector):
     name: str
+    """The event name, e.g. call.rejected, license.expired (docs/events.md)."""
     fields: dict[str, str | int | float | bool | None] = Field(default_factory=dict)
     """Only events whose fields have these values, e.g. {reason: vpnremote_unsupported_model}."""
 
 
 class BlockingSelector(_Strict):
     traffic: str
+    """The traffic source (by name) whose blocking ratio is judged."""
 
 
 class Expectation(_Strict):
     """Exactly one of calls / peak / license / events / blocking, and how to judge it."""
 
     calls: CallsSelector | None = None
+    """Count calls by outcome, reason, detail or traffic source."""
     peak: PeakSelector | None = None
+    """The highest number of instances of a pool in use at once."""
     license: LicenseSelector | None = None
+    """The status of every installed key of a license."""
     events: EventSelector | None = None
+    """Count events by name and fields."""
     blocking: BlockingSelector | None = None
+    """The blocking ratio of a traffic source, against a value or Erlang-B."""
     equals: float | None = None
+    """The count must equal this (blocking: the ratio, within tolerance)."""
     at_least: float | None = None
+    """The count must be at least this."""
     at_most: float | None = None
+    """The count must be at most this."""
     status: Literal["Valid", "Invalid", "Expired", "Dormant", "Obsolete", "Unknown"] | None = None
+    """license: the status every key of the license must have."""
     erlang_b: int | None = Field(default=None, ge=1)
     """blocking: compare with Erlang-B for this many channels at the offered load."""
     tolerance: float | None = Field(default=None, ge=0)
@@ -327,18 +402,27 @@ class Sizing(_Strict):
 
 class Scenario(_Strict):
     name: str
+    """A short title, shown at the top of the report."""
     description: str = ""
+    """What the scenario shows, in a few sentences (printed under the title)."""
     start: datetime = datetime(2026, 1, 1, tzinfo=UTC)
     """Virtual time at offset 0 (license dates are counted from it)."""
     duration: PositiveDuration
+    """How long to run, e.g. 1h, 90m, 2d (simulated time)."""
     seed: int = 1
+    """Seed of the random draws (arrivals, parties, holding times): the same seed gives the same run."""
     sample_interval: PositiveDuration | None = None
     """How often pools are sampled for the plot and utilisation (default: duration / 500)."""
     units: list[ScenarioUnit] = Field(min_length=1)
+    """The control units, each with its feature key, licenses, lines and users."""
     events: list[Event] = Field(default_factory=list)
+    """The timeline: calls, registrations, applications, feature key and license changes at given offsets."""
     traffic: list[Traffic] = Field(default_factory=list)
+    """Poisson call sources, offered for the whole run or from start to stop."""
     expect: list[Expectation] = Field(default_factory=list)
+    """What must hold at the end; a failed expectation makes `ipo-emu run` exit 1."""
     sizing: Sizing = Sizing()
+    """Erlang-B sizing settings for the report."""
 
     @field_validator("start")
     @classmethod
