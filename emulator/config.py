@@ -190,11 +190,6 @@ class UnitConfig(_Strict):
                 raise ValueError(f"vcm_modules[{i}].type: {module.type} is not supported by release {self.release}")
             if family not in unit.vcm_module_families:
                 raise ValueError(f"vcm_modules[{i}].type: {module.type} does not fit a {unit.name}")
-        interface = self.feature_key.partition(":")[0].lower()
-        key_type = KEY_TYPES.get(interface)
-        if key_type is not None and key_type not in unit.feature_key_types:
-            raise ValueError(f"feature_key: a {unit.name} takes a {' or '.join(unit.feature_key_types)} key, "
-                             f"not {key_type} ({self.feature_key})")
         names: dict[str, str] = {VOICEMAIL_PARTY: "the voicemail party"}
         for i, trunk in enumerate(self.trunks):
             _unique(names, trunk.name, f"trunks[{i}].name")
@@ -214,6 +209,16 @@ class UnitConfig(_Strict):
 
     def release_data(self) -> Release:
         return load_release(self.release)
+
+    def feature_key_medium(self) -> tuple[str | None, list[str]]:
+        """(the medium of the fitted key, the media the real unit takes).
+
+        Shown, never enforced: attaching a real serial dongle to an emulated IP500 (whose
+        real key is a smart card) is one of the emulator's main uses. The medium is None
+        for virtual and third-party keys.
+        """
+        interface = self.feature_key.partition(":")[0].lower()
+        return KEY_TYPES.get(interface), list(self.unit_model().feature_key_types)
 
     def unit_model(self) -> ControlUnitModel:
         return self.release_data().unit(self.model)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import difflib
 import json
 import sys
 from collections import Counter
@@ -215,9 +216,21 @@ def size_cmd(
                                          max=0.5)] = 0.01,
     vcm_share: Annotated[float, typer.Option("--vcm-share", help="Share of calls holding a VCM channel throughout.",
                                              min=0, max=1)] = 1.0,
+    unit: Annotated[str, typer.Option("--unit", help="The control unit the channels are for (its caps are "
+                                      "checked).")] = "IP500",
+    release: Annotated[str, typer.Option("--release", help="The IP Office release.")] = "6.0",
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Recommend SIP trunk channel licenses and VCM channels for a load (Erlang-B)."""
+    """Recommend SIP trunk channel licenses and VCM channels for a load (Erlang-B), and say
+    when one unit cannot take that many."""
+    from firmware_models import available_releases, load_release
+
+    if release not in available_releases():
+        raise UserError(f"--release: unknown release {release!r} (known: {', '.join(available_releases())})")
+    try:
+        model = load_release(release).unit(unit)
+    except LookupError as exc:
+        raise UserError(f"--unit: {exc}") from None
     if (erlangs is None) == (busy_hour_calls is None):
         raise UserError("give exactly one of --erlangs or --busy-hour-calls")
     try:
@@ -232,11 +245,24 @@ def size_cmd(
     except ValueError as exc:
         raise UserError(str(exc)) from None
     around = [(n, erlang_b(n, load)) for n in range(max(1, advice.sip_channels - 3), advice.sip_channels + 4)]
+    warnings = []
+    for what, needed, cap_id in (("SIP trunk channels", advice.sip_channels, "sip_trunk_channels"),
+                                 ("VCM channels", advice.vcm_channels, "vcm_channels")):
+        cap = model.capacity(cap_id)
+        if needed > cap:
+            warnings.append(f"{needed} {what} exceed what one {model.name} (release {release}) takes: {cap}; "
+                            f"spread the load over {-(-needed // cap)} units, or plan for blocking "
+                            f"{erlang_b(cap, load if cap_id == 'sip_trunk_channels' else advice.vcm_erlangs):.4f} "
+                            f"with {cap}")
     if json_out:
-        print_json({"erlangs": load, "grade_of_service": grade, "sip_trunk_channels": advice.sip_channels,
+        print_json({"erlangs": load, "grade_of_service": grade, "unit": model.name, "release": release,
+                    "sip_trunk_channels": advice.sip_channels,
                     "blocking_at_recommendation": advice.sip_blocking, "vcm_erlangs": advice.vcm_erlangs,
-                    "vcm_channels": advice.vcm_channels, "erlang_b": [{"channels": n, "blocking": b} for n, b in around]})
+                    "vcm_channels": advice.vcm_channels, "erlang_b": [{"channels": n, "blocking": b} for n, b in around],
+                    "warnings": warnings})
         return
+    for warning in warnings:
+        note(f"warning: {warning}")
     out = console()
     out.print(f"Offered load {load:.2f} E at grade of service {grade:g}:")
     out.print(f"  SIP Trunk Channels: {advice.sip_channels} (blocking {advice.sip_blocking:.4f})")
@@ -265,6 +291,13 @@ def events_cmd(
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Read an --events file back and count its events by unit, kind and reason."""
+    from emulator.telemetry.events import EVENT_NAMES
+
+    if kind is not None and kind not in EVENT_NAMES:
+        close = difflib.get_close_matches(kind, EVENT_NAMES, n=1)
+        hint = f"did you mean {close[0]}?" if close else "see docs/events.md"
+        raise UserError(f"--kind: no event kind {kind!r} ({hint})")
+    units_seen: set[str] = set()
     counts: Counter[tuple[str, str, str]] = Counter()
     total = 0
     try:
@@ -279,12 +312,16 @@ def events_cmd(
                     where = ".".join(str(p) for p in err["loc"])
                     raise UserError(f"{file}:{number}: {where + ': ' if where else ''}{err['msg']}") from None
                 total += 1
+                units_seen.add(record.unit)
                 if (kind is None or record.kind == kind) and (unit is None or record.unit == unit):
                     counts[(record.unit, record.kind, record.reason or "")] += 1
     except OSError as exc:
         raise UserError(f"{file}: cannot read: {exc.strerror}") from None
     except UnicodeDecodeError as exc:
         raise UserError(f"{file}: not UTF-8 text (byte {exc.start})") from None
+    if unit is not None and unit not in units_seen:
+        raise UserError(f"--unit: no events of a unit named {unit!r} in {file} "
+                        f"(units: {', '.join(sorted(units_seen)) or 'none'})")
     rows = [{"unit": u, "kind": k, "reason": r or None, "count": n} for (u, k, r), n in sorted(counts.items())]
     if json_out:
         print_json({"events": total, "counts": rows})

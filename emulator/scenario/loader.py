@@ -92,7 +92,7 @@ def parse_scenario(text: str, path: Path, authority: KeyAuthority) -> LoadedScen
         except NetworkConfigError as exc:
             problems.append(_located(path, root, str(exc)))
     if not problems:
-        _check_references(scenario, units, path, root, problems)
+        _check_references(scenario, units, path, root, problems, trials)
     if problems:
         raise ScenarioError(problems)
     return LoadedScenario(path, scenario, units, authority)
@@ -143,7 +143,7 @@ def _virtual_serial(feature_key: str) -> str | None:
 
 
 def _check_references(scenario: Scenario, units: list[UnitConfig], path: Path, root: yaml.Node,
-                      problems: list[str]) -> None:
+                      problems: list[str], trials: dict[tuple[str, str], str]) -> None:
     """Parties, users and pools named by events, traffic and expectations must exist (each
     one that does not is added to problems)."""
     by_name = {u.name: u for u in units}
@@ -177,6 +177,14 @@ def _check_references(scenario: Scenario, units: list[UnitConfig], path: Path, r
             if action is not None:
                 party(action.party, unit_name, f"events[{i}].{field}.party")
         if event.install_license is not None and not isinstance(event.install_license, str):
+            spec = event.install_license
+            if spec.trial:
+                serial = spec.serial or _virtual_serial(by_name[unit_name].feature_key) or ""
+                earlier = trials.setdefault((spec.feature, serial), f"events[{i}]")
+                if earlier != f"events[{i}]":
+                    problems.append(_located(path, root, f"events[{i}].install_license: a {spec.feature} trial for "
+                                                         f"serial {serial} is already issued at {earlier} (one trial "
+                                                         f"per feature and serial)"))
             try:
                 release = by_name[unit_name].release_data()
                 license_keys_for(event.install_license, None, scenario.start.timestamp(), KeyAuthority.development(),

@@ -37,9 +37,13 @@ def render(result: RunResult, console: Console) -> None:
         console.print(data["description"].strip())
     for unit in data["units"]:
         console.print()
+        medium = unit["feature_key_medium"]
+        native = " or ".join(k.replace("_", " ") for k in unit["native_feature_keys"])
+        fitted = (f"; a real {unit['model']} takes a {native} key" if medium is None or
+                  medium not in unit["native_feature_keys"] else "")
         console.print(f"[bold]Unit {unit['name']}[/bold]: {unit['model']} release {unit['release']}, feature key "
                       f"{unit['feature_key']} ({unit['feature_key_state']}, validating against "
-                      f"{unit['serial'] or 'nothing'})")
+                      f"{unit['serial'] or 'nothing'}{fitted})")
         if unit["licenses"]:
             table = _table("Licenses", ["feature", "instances", "status", "detail", "expires"])
             for lic in unit["licenses"]:

@@ -318,6 +318,8 @@ class ScenarioRunner:
             units.append({
                 "name": name, "model": core.model.name, "release": core.release.release,
                 "feature_key": unit.config.feature_key, "feature_key_state": core.engine.feature_key_state,
+                "feature_key_medium": unit.config.feature_key_medium()[0],
+                "native_feature_keys": unit.config.feature_key_medium()[1],
                 "serial": core.engine.feature_key_serial,
                 "licenses": [{"key": lic.key, "feature": lic.feature_id, "instances": lic.instances,
                               "status": lic.status.value, "detail": lic.detail,

@@ -315,11 +315,11 @@ def test_card_keys_check_their_serial_and_their_unit():
     assert open_feature_key("smartcard:12345678").serial == "12345678"
     with pytest.raises(FeatureKeyConfigError, match="10 digits"):
         open_feature_key("sdcard:12345678")
-    UnitConfig(model="IP500 V2", feature_key="sdcard:1234567890")
-    with pytest.raises(ValueError, match="a IP500 takes a smart_card key, not sd_card"):
-        UnitConfig(model="IP500", feature_key="sdcard:1234567890")
-    with pytest.raises(ValueError, match="not serial"):
-        UnitConfig(model="IP500", feature_key="serial:///dev/ttyUSB0")
+    assert UnitConfig(model="IP500 V2", feature_key="sdcard:1234567890").feature_key_medium() == ("sd_card", ["sd_card"])
+    # Any key fits any unit: the native medium is shown, never enforced
+    assert UnitConfig(model="IP500", feature_key="sdcard:1234567890").feature_key_medium() == ("sd_card", ["smart_card"])
+    assert UnitConfig(model="IP500", feature_key="serial:///dev/ttyUSB0").feature_key_medium()[0] == "serial"
+    assert UnitConfig(model="IP500", feature_key="virtual:12345678").feature_key_medium()[0] is None
 
 
 def test_a_scenario_runs_on_a_real_dongle_chosen_on_the_command_line(capsys, tmp_path):
@@ -350,7 +350,14 @@ expect:
         assert code == 0, err
         assert f"serial://{path}" in out and "2 passed" in out
         code = main(["run", str(scenario), "--no-progress", "--feature-key", "shop=smartcard:12345678"])
-        assert code == 2 and "takes a serial or parallel or usb key, not smart_card" in capsys.readouterr().err
+        out = capsys.readouterr().out
+        assert code == 0 and "a real IP406 V2 takes a serial or parallel or usb key" in out
+        # the product's main use: a real serial dongle attached to an emulated IP500
+        main_scenario = Path(__file__).resolve().parents[2] / "scenarios" / "sip-trunks-and-vcm.yaml"
+        code = main(["run", str(main_scenario), "--no-progress", "--feature-key", f"serial://{path}?timeout=1"])
+        out, err = capsys.readouterr()
+        assert code == 0, err
+        assert "a real IP500 takes a smart card key" in out and "present, validating against 12345678" in out
     finally:
         server.terminate()
         server.wait(10)

@@ -151,3 +151,84 @@ def test_traffic_that_is_all_refused_is_flagged_unless_intended(tmp_path):
     assert any("doomed: all" in w and "all_refused" in w for w in data["warnings"])
     path.write_text("name: t\n" + text + textwrap.dedent(body.format(extra=", all_refused: true")), encoding="utf-8")
     assert play(path)["warnings"] == []
+
+
+def test_configured_features_count_no_refusal_before_the_key_is_read_or_twice_for_one_user():
+    """mobility.yaml never pulls its key: nothing is refused for feature_key_absent. The
+    trial's expiry leaves 10 users without Mobility: 10 refusals, not one per reassignment."""
+    data = play(ROOT / "scenarios" / "mobility.yaml")
+    pool = next(p for p in data["units"][0]["pools"] if p["pool"] == "mobility_features")
+    assert pool["refused"] == {"license_exhausted": 10}
+
+
+def test_a_scenario_cannot_issue_a_second_trial_of_a_feature_for_one_serial(tmp_path):
+    path = scenario(tmp_path, """
+        duration: 1h
+        expect:
+          - license: {feature: sip_trunk_channels}
+            status: Valid
+        """)
+    text = path.read_text().replace("licenses: [{feature: sip_trunk_channels, instances: 128}]",
+                                    "licenses: [{feature: softconsole, trial: true}, {feature: softconsole, trial: true}]")
+    path.write_text(text)
+    from emulator.scenario.loader import ScenarioError
+
+    with pytest.raises(ScenarioError, match=r"licenses\[1\]: a softconsole trial for serial 12345678 is already "
+                                            r"issued at units\[0\].licenses\[0\]"):
+        load_scenario(path)
+
+
+def cli(capsys, *argv):
+    from emulator.cli import main
+
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_events_to_standard_output_with_the_report_on_standard_error(capsys):
+    code, out, err = cli(capsys, "run", ROOT / "scenarios" / "voicemail-pro-ports.yaml", "--events", "-",
+                         "--no-progress")
+    assert code == 0, err
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert lines and all("kind" in line for line in lines)
+    assert "License pools and resources" in err
+    assert not Path("-").exists()
+
+
+def test_an_unknown_event_kind_or_unit_is_an_error_not_an_empty_table(capsys, tmp_path):
+    events = tmp_path / "e.jsonl"
+    assert cli(capsys, "run", ROOT / "scenarios" / "voicemail-pro-ports.yaml", "--events", events,
+               "--no-progress")[0] == 0
+    code, _, err = cli(capsys, "events", events, "--kind", "call.rjected")
+    assert code == 2 and "did you mean call.rejected?" in err and err.count("\n") == 1
+    code, _, err = cli(capsys, "events", events, "--unit", "offfice")
+    assert code == 2 and "(units: office)" in err
+
+
+def test_size_warns_when_one_unit_cannot_take_the_recommendation(capsys):
+    code, out, err = cli(capsys, "size", "-A", "500", "--json")
+    data = json.loads(out)
+    assert code == 0 and data["sip_trunk_channels"] == 527
+    assert any("exceed what one IP500 (release 6.0) takes: 128" in w for w in data["warnings"])
+    code, _, err = cli(capsys, "size", "-A", "500", "--unit", "IP500 V2")
+    assert code == 0 and "takes: 148" in err
+    code, _, err = cli(capsys, "size", "-A", "20")
+    assert code == 0 and "warning" not in err
+
+
+def test_a_trial_installed_on_the_timeline_counts_too(tmp_path):
+    path = scenario(tmp_path, """
+        duration: 1h
+        events:
+          - {at: 10m, install_license: {feature: sip_trunk_channels, instances: 2, trial: true}}
+          - {at: 20m, install_license: {feature: sip_trunk_channels, instances: 2, trial: true}}
+        expect:
+          - license: {feature: sip_trunk_channels}
+            status: Valid
+        """)
+    from emulator.scenario.loader import ScenarioError
+
+    with pytest.raises(ScenarioError, match=r"events\[1\].install_license: a sip_trunk_channels trial .* already "
+                                            r"issued at events\[0\]"):
+        load_scenario(path)
