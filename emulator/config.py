@@ -14,7 +14,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 from firmware_models import Codec, ControlUnitModel, Release, available_releases, hardware_catalogue, load_release
 from hardware.feature_keys.registry import KEY_TYPES
 
-PhoneManagerMode = Literal["lite", "pro", "pro_pc_softphone", "pro_ip_audio_enabled"]
+PhoneManagerMode = Literal["lite", "pro", "pro_pc_softphone"]
 TrunkType = Literal["sip", "pri", "analog", "h323_scn"]
 VOICEMAIL_PARTY = "voicemail"
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
@@ -109,7 +109,7 @@ class UserConfig(_Strict):
     reserve_license: bool = False
     """Keep the endpoint license while unregistered (taken when configured)."""
     phone_manager: PhoneManagerMode = "lite"
-    """Phone Manager mode the user is configured for: lite, pro, pro_pc_softphone, pro_ip_audio_enabled."""
+    """Phone Manager mode the user is configured for: lite (free), pro, or pro_pc_softphone [S1]."""
     mobility: bool = False
     """The user is configured for a Mobility feature (takes a Mobility Features license)."""
     softconsole: bool = False

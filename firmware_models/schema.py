@@ -83,6 +83,8 @@ class LicenseSpec(_Provenance):
     """Whether a 60-day trial variant can be requested."""
     obsolete: bool = False
     """Known to this release but not used by it (status Obsolete)."""
+    obsolete_on: list[str] = Field(default_factory=list)
+    """Control units on which this release no longer uses the license (status Obsolete there)."""
     default_instances: int = Field(default=1, ge=1)
 
     def pool_grants(self) -> dict[str, int]:
@@ -90,6 +92,9 @@ class LicenseSpec(_Provenance):
 
     def supported_on(self, unit_id: str) -> bool:
         return self.control_units == "all" or unit_id in self.control_units
+
+    def obsolete_for(self, unit_id: str) -> bool:
+        return self.obsolete or unit_id in self.obsolete_on
 
 
 class LicenseSet(_Provenance):
@@ -112,9 +117,18 @@ class EndpointPolicy(_Provenance):
     """Which pool IP phones draw on at registration in this release."""
 
     avaya_ip_pool: str | None
-    """Pool Avaya IP phones and IP DECT take at registration; None: they need no license."""
+    """Pool Avaya IP phones and IP DECT take at registration on avaya_ip_units; None: they need no license."""
+    avaya_ip_units: list[str] = Field(default_factory=list)
+    """Control units on which Avaya IP phones need avaya_ip_pool; on the others they register
+    without any license. On these units VPNremote phones, being Avaya IP phones, take it too."""
     vpnremote_pool: str
-    """Pool a phone registering through the VPNremote client takes."""
+    """Pool a phone registering through the VPNremote client takes (outside avaya_ip_units)."""
+
+    def avaya_ip_pool_on(self, unit_id: str) -> str | None:
+        return self.avaya_ip_pool if unit_id in self.avaya_ip_units else None
+
+    def vpnremote_pool_on(self, unit_id: str) -> str:
+        return self.avaya_ip_pool_on(unit_id) or self.vpnremote_pool
     free_avaya_ip_per_ip500_vcm_card: int = Field(ge=0)
     free_avaya_ip_per_ip400_vcm_channel: int = Field(ge=0)
 
@@ -169,12 +183,16 @@ class Release(_Strict):
             for req in lic.requires:
                 if req not in known_licenses:
                     raise ValueError(f"licenses.{lic.id}.requires: unknown license {req!r}")
-            if lic.control_units != "all":
-                for unit_id in lic.control_units:
+            for field in ("control_units", "obsolete_on"):
+                listed = getattr(lic, field)
+                for unit_id in [] if listed == "all" else listed:
                     if unit_id not in unit_ids:
-                        raise ValueError(
-                            f"licenses.{lic.id}.control_units: unknown control unit {unit_id!r}"
-                        )
+                        raise ValueError(f"licenses.{lic.id}.{field}: unknown control unit {unit_id!r}")
+        for unit_id in self.endpoints.avaya_ip_units:
+            if unit_id not in unit_ids:
+                raise ValueError(f"endpoints.avaya_ip_units: unknown control unit {unit_id!r}")
+        if self.endpoints.avaya_ip_units and self.endpoints.avaya_ip_pool is None:
+            raise ValueError("endpoints.avaya_ip_units: give avaya_ip_pool too")
         for pool_ref, where in ((self.endpoints.avaya_ip_pool, "endpoints.avaya_ip_pool"),
                                 (self.endpoints.vpnremote_pool, "endpoints.vpnremote_pool"),
                                 (self.vcm.ip500_license_pool, "vcm.ip500_license_pool")):

@@ -64,7 +64,7 @@ def show_model(
         if not lic.supported_on(model.id):
             availability = "not on this unit"
         else:
-            availability = "obsolete" if lic.obsolete else "supported"
+            availability = "obsolete" if lic.obsolete_for(model.id) else "supported"
         pools = []
         for pool_id, per_instance in lic.pool_grants().items():
             pool = rel.pools[pool_id]

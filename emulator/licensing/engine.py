@@ -253,6 +253,8 @@ class LicenseEngine:
         spec = self._specs.get(decoded.feature_id or "")
         if spec is None or spec.obsolete:
             return LicenseStatus.OBSOLETE, f"not used by release {self.release.release}"
+        if spec.obsolete_for(self.unit.id):
+            return LicenseStatus.OBSOLETE, f"not used by release {self.release.release} on {self.unit.name}"
         if not spec.supported_on(self.unit.id):
             return LicenseStatus.OBSOLETE, f"not supported on {self.unit.name}"
         expires_at = decoded.expires_at

@@ -1,9 +1,11 @@
 """PC applications that take a license while they run.
 
-- Phone Manager runs in the mode the user is configured for and takes that mode's licenses
-  while it runs; when they are not available it runs as Phone Manager Lite (seed). The Pro
-  PC Softphone and Pro IP Audio Enabled modes take a Phone Manager Pro instance as well as
-  their own (assumption: the seed speaks of "the appropriate license or licenses").
+- Phone Manager runs in the mode the user is configured for (Lite, Pro, Pro PC Softphone)
+  and takes that mode's licenses while it runs; when they are not available it runs as
+  Phone Manager Lite [S1]. Pro takes a Phone Manager Pro instance; Pro PC Softphone takes a
+  Phone Manager Pro and a Phone Manager Pro IP Audio Enabled instance (assumption: the
+  document names "the appropriate license or licenses", and its UCSB sets give each user
+  exactly one of both).
 - SoftConsole: only users configured for it, one license each, at most 4 per system (seed).
 - CCC Wallboard, CCC Reporter and Compact Business Center read from the unit's Delta Server.
   It must be running, serves at most 80 clients, and each client takes its own license
@@ -29,8 +31,7 @@ APPLICATIONS = (PHONE_MANAGER, SOFTCONSOLE, *DELTA_SERVER_CLIENTS)
 PHONE_MANAGER_POOLS = {
     "lite": (),
     "pro": ("phone_manager_pro",),
-    "pro_pc_softphone": ("phone_manager_pro", "phone_manager_pro_pc_softphone"),
-    "pro_ip_audio_enabled": ("phone_manager_pro", "phone_manager_pro_ip_audio_enabled"),
+    "pro_pc_softphone": ("phone_manager_pro", "phone_manager_pro_ip_audio_enabled"),
 }
 
 

@@ -1,14 +1,15 @@
 """IP phone registrations and the endpoint licenses they take.
 
-- Before 6.0, Avaya IP phones register without a license (seed). From 6.0 each takes an
-  Avaya IP Endpoints instance at registration; without one it still registers, but for
-  emergency calls only. When an instance frees, waiting IP DECT handsets are served first,
-  then other Avaya IP phones in registration order [S8][S29].
+- Avaya IP phones register without a license [S1], except from 6.0 on the IP500 and IP500
+  V2 ("On IP500 and IP500 V2 systems, each Avaya IP phone requires a license" [S8]): there
+  each takes an Avaya IP Endpoints instance at registration; without one it still
+  registers, but for emergency calls only. When an instance frees, waiting IP DECT handsets
+  are served first, then other Avaya IP phones in registration order [S8][S29].
 - A third-party IP phone takes a 3rd Party IP End-points instance, and cannot register when
   none is free (seed, [S29]).
-- VPNremote: only the 5610 and 5621 run the client (seed). Before 6.0 each takes a VPN IP
-  Extensions instance, and is refused when none is free. From 6.0 VPN phones are Avaya IP
-  endpoints [S8].
+- VPNremote: only the 5610 and 5621 run the client [S1]. Each takes a VPN IP Extensions
+  instance, and is refused when none is free; from 6.0 on the IP500 and IP500 V2 VPN phones
+  are Avaya IP endpoints instead [S8].
 - Every IP phone also takes one of the unit's IP extension slots (the extension limit less
   the non-IP extensions fitted) [S9][S10].
 - "Reserve License" extensions keep their endpoint license while unregistered [S8]
@@ -34,9 +35,10 @@ REGISTERED_UNLICENSED = Decision(True, "registered_unlicensed", Reason.ENDPOINT_
 class Registrar:
     def __init__(self, core: UnitCore) -> None:
         self.core = core
-        policy = core.release.endpoints
-        self.avaya_pool: CountedPool | None = core.engine.pool(policy.avaya_ip_pool) if policy.avaya_ip_pool else None
-        self.vpn_pool: CountedPool = core.engine.pool(policy.vpnremote_pool)
+        policy, unit_id = core.release.endpoints, core.model.id
+        avaya = policy.avaya_ip_pool_on(unit_id)
+        self.avaya_pool: CountedPool | None = core.engine.pool(avaya) if avaya else None
+        self.vpn_pool: CountedPool = core.engine.pool(policy.vpnremote_pool_on(unit_id))
         self.third_party_pool: CountedPool = core.engine.pool("third_party_ip_endpoints")
         self.holding: dict[str, CountedPool | None] = {}  # registered extension -> the license pool it holds
         self.reserved: set[str] = set()  # extensions holding a reserved license (configured.py)

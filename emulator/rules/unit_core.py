@@ -65,8 +65,9 @@ class UnitCore:
         if self.release.vcm.ip500_license_pool is not None:
             self.engine.set_free_instances(self.release.vcm.ip500_license_pool,
                                            free_ip500_vcm_channels(self.release, config.vcm_modules), now)
-        if self.release.endpoints.avaya_ip_pool is not None:
-            self.engine.set_free_instances(self.release.endpoints.avaya_ip_pool,
+        avaya_pool = self.release.endpoints.avaya_ip_pool_on(self.model.id)
+        if avaya_pool is not None:
+            self.engine.set_free_instances(avaya_pool,
                                            free_avaya_ip_endpoints(self.model, self.release, config.vcm_modules), now)
         for key in config.licenses:
             self.engine.install(key, now)

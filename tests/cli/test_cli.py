@@ -51,6 +51,9 @@ def test_models_show_ip500_release_6(capsys):
     assert data["capacities"]["extensions"]["value"] == 384
     vpn = next(lic for lic in data["licenses"] if lic["id"] == "vpn_ip_extensions")
     assert vpn["availability"] == "obsolete"
+    code, out, _ = run(capsys, "models", "show", "IP412", "-r", "6.0", "--json")
+    vpn = next(lic for lic in json.loads(out)["licenses"] if lic["id"] == "vpn_ip_extensions")
+    assert vpn["availability"] == "supported"
 
 
 def test_models_assumptions_json(capsys):
@@ -152,7 +155,7 @@ BAD_INPUTS = [
     (["license", "issue", "-f", "softconsole"], "Missing option '--serial'"),
     (["license", "issue", "-s", SERIAL, "-f", "softconsole", "--issued-at", "soon"], "--issued-at: 'soon'"),
     (["license", "issue", "-s", SERIAL, "-f", "cti_link_pro", "--trial"], "no trial is offered"),
-    (["license", "issue", "-s", SERIAL, "-f", "vpn_ip_extensions"], "obsolete in release 6.0"),
+    (["license", "issue", "-s", SERIAL, "-f", "ip500_vcm_channels"], "obsolete in release 6.0"),
     (["license", "issue", "-s", SERIAL, "-f", "softconsole", "-r", "9.9"], "no data for release '9.9'"),
     (["license", "issue", "-s", SERIAL, "-f", "softconsole", "--registry", "/"], "issuer registry /"),
     (["license", "issue", "-s", SERIAL, "-f", "softconsole", "--secret-file", "/nonexistent/s"], "cannot read"),

@@ -12,7 +12,7 @@ from firmware_models.loader import RELEASES_DIR
 
 REQUIRED_LICENSES = {
     "sip_trunk_channels", "vpn_ip_extensions", "third_party_ip_endpoints", "softconsole",
-    "mobility_features", "phone_manager_pro", "phone_manager_pro_pc_softphone",
+    "mobility_features", "phone_manager_pro",
     "phone_manager_pro_ip_audio_enabled", "voicemail_pro", "voicemail_pro_additional_ports",
     "ip500_voice_networking", "ip500_universal_pri_additional_channels",
     "ip500_upgrade_standard_to_professional", "ip500_vcm_channels", "compact_contact_center", "ccc_agent",
@@ -58,8 +58,11 @@ def test_capacities_match_the_reference(version, unit, capacity, value):
 
 
 def test_release_six_changes(r42, r60):
-    assert not r42.license("vpn_ip_extensions").obsolete
-    assert r60.license("vpn_ip_extensions").obsolete
+    assert not r42.license("vpn_ip_extensions").obsolete_for("ip500")
+    # From 6.0, VPN phones on an IP500 or IP500 V2 are Avaya IP endpoints [S8]; elsewhere not
+    assert r60.license("vpn_ip_extensions").obsolete_for("ip500")
+    assert r60.license("vpn_ip_extensions").obsolete_for("ip500_v2")
+    assert not r60.license("vpn_ip_extensions").obsolete_for("ip412")
     assert not r42.license("ip500_vcm_channels").obsolete
     assert r60.license("ip500_vcm_channels").obsolete
     assert "avaya_ip_endpoints" not in r42.licenses_by_id()

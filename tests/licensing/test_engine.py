@@ -89,9 +89,9 @@ def test_dormant_without_prerequisite_and_wakes_with_it(r60, authority):
 
 
 def test_dormancy_propagates_through_chains(r60, authority):
-    """Softphone needs Pro; Pro is Invalid (wrong serial) -> softphone Dormant."""
+    """IP Audio Enabled needs Pro; Pro is Invalid (wrong serial) -> IP Audio Enabled Dormant."""
     pro = make_key(authority, "phone_manager_pro", 5, serial=OTHER_SERIAL)
-    soft = make_key(authority, "phone_manager_pro_pc_softphone", 5)
+    soft = make_key(authority, "phone_manager_pro_ip_audio_enabled", 5)
     engine = make_engine(r60, authority, keys=[pro, soft])
     assert status_of(engine, pro) is I and status_of(engine, soft) is D
 

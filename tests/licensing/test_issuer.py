@@ -77,7 +77,7 @@ def test_no_trial_where_none_is_offered(issuer):
 
 @pytest.mark.parametrize(("kwargs", "message"), [
     ({"feature": "warp_drive"}, "unknown feature 'warp_drive'"),
-    ({"feature": "vpn_ip_extensions"}, "obsolete in release 6.0"),
+    ({"feature": "ip500_vcm_channels"}, "obsolete in release 6.0"),
     ({"feature": "softconsole", "instances": 0}, "positive whole number"),
     ({"feature": "softconsole", "instances": 70_000}, "at most 65535"),
     ({"feature": "softconsole", "validity_days": -1}, ">= 0 days"),

@@ -31,9 +31,9 @@ def test_lite_mode_needs_no_license():
 
 def test_pc_softphone_mode_needs_both_its_licenses():
     core = build(users=[user("201", phone_manager="pro_pc_softphone", name="ann")],
-                 licenses=keys(("phone_manager_pro", 5), ("phone_manager_pro_pc_softphone", 1)))
+                 licenses=keys(("phone_manager_pro", 5), ("phone_manager_pro_ip_audio_enabled", 1)))
     assert core.applications.start("phone_manager", "ann", T0).outcome == "started"
-    assert in_use(core, "phone_manager_pro") == 1 and in_use(core, "phone_manager_pro_pc_softphone") == 1
+    assert in_use(core, "phone_manager_pro") == 1 and in_use(core, "phone_manager_pro_ip_audio_enabled") == 1
     core = build(users=[user("201", phone_manager="pro_pc_softphone", name="ann")], licenses=keys(("phone_manager_pro", 5)))
     assert core.applications.start("phone_manager", "ann", T0).outcome == "fallback"
     assert in_use(core, "phone_manager_pro") == 0
@@ -103,7 +103,7 @@ def test_ccc_agents_are_users_with_login_code_and_forced_login():
 
 
 def test_license_sets_expand_into_their_licenses():
-    users = [user(str(400 + i), name=f"u{i}", mobility=True, phone_manager="pro_ip_audio_enabled") for i in range(25)]
+    users = [user(str(400 + i), name=f"u{i}", mobility=True, phone_manager="pro_pc_softphone") for i in range(25)]
     ucsb20 = keys(("mobility_features", 20), ("phone_manager_pro", 20), ("phone_manager_pro_ip_audio_enabled", 20))
     core = build(users=users, licenses=ucsb20)
     assert len(core.configured.licensed["mobility_features"]) == 20

@@ -107,3 +107,38 @@ def test_registration_errors():
     assert core.registrar.unregister("202", T0).accepted
     assert core.registrar.unregister("202", T0).reason is R.NOT_REGISTERED
     assert core.calls.offer(1, "202", "201", T0).reason is R.NOT_REGISTERED
+
+
+# Every control unit of every release: which license an Avaya IP phone and a VPNremote phone
+# take. The licensing document [S1]: "Avaya IP phones supported by the IP Office can register
+# with the IP Office without requiring any license", and VPNremote phones take VPN IP
+# Extensions. The release 6.0 H.323 guide [S8]: "On IP500 and IP500 V2 systems, each Avaya IP
+# phone requires a license", VPN phones included.
+UNITS = [("4.2", "IP500", None, "vpn_ip_extensions"), ("4.2", "IP406 V2", None, "vpn_ip_extensions"),
+         ("4.2", "IP412", None, "vpn_ip_extensions"), ("4.2", "Small Office Edition", None, "vpn_ip_extensions"),
+         ("6.0", "IP500", "avaya_ip_endpoints", "avaya_ip_endpoints"),
+         ("6.0", "IP500 V2", "avaya_ip_endpoints", "avaya_ip_endpoints"),
+         ("6.0", "IP406 V2", None, "vpn_ip_extensions"), ("6.0", "IP412", None, "vpn_ip_extensions")]
+
+
+@pytest.mark.parametrize(("release", "model", "avaya_pool", "vpn_pool"), UNITS)
+def test_endpoint_licensing_follows_the_control_unit(release, model, avaya_pool, vpn_pool):
+    from emulator.licensing import LicenseStatus
+
+    users = [user("201", "9620"), user("202", "5610", vpnremote=True), user("203", "1608")]
+    core = build(release=release, model=model, users=users, licenses=keys(("vpn_ip_extensions", 1)))
+    desk = core.registrar.register("201", T0)
+    if avaya_pool is None:
+        assert desk.outcome == "registered" and core.registrar.holding["201"] is None
+        assert core.calls.offer(1, "201", "203", T0).reason is not R.ENDPOINT_UNLICENSED
+    else:  # no Avaya IP Endpoints license installed (and no VCM card giving free ones)
+        assert desk.outcome == "registered_unlicensed"
+        assert core.calls.offer(1, "201", "203", T0).reason is R.ENDPOINT_UNLICENSED
+    vpn = core.registrar.register("202", T0)
+    status = core.engine.licenses()[0].status
+    if vpn_pool == "vpn_ip_extensions":
+        assert status is LicenseStatus.VALID
+        assert vpn.outcome == "registered" and in_use(core, "vpn_ip_extensions") == 1
+    else:
+        assert status is LicenseStatus.OBSOLETE  # VPN IP Extensions is not used on this unit at 6.0
+        assert vpn.outcome == "registered_unlicensed" and in_use(core, "vpn_ip_extensions") == 0
