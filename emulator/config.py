@@ -15,6 +15,11 @@ from firmware_models import Codec, ControlUnitModel, Release, available_releases
 from hardware.feature_keys.registry import KEY_TYPES
 
 PhoneManagerMode = Literal["lite", "pro", "pro_pc_softphone"]
+MobilityFeature = Literal["mobile_twinning", "mobile_call_control", "one_x_mobile_client"]
+MOBILITY_FEATURES: tuple[str, ...] = ("mobile_twinning", "mobile_call_control", "one_x_mobile_client")
+IP500_ONLY_MOBILITY = frozenset({"mobile_call_control", "one_x_mobile_client"})
+"""Mobile Call Control and one-X Mobile Client run on the IP500 only [S1] (and the IP500 V2:
+an assumption, as the document predates it)."""
 TrunkType = Literal["sip", "pri", "analog", "h323_scn"]
 VOICEMAIL_PARTY = "voicemail"
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
@@ -30,6 +35,17 @@ def digits_as_text(value: object) -> object:
     """YAML reads `extension: 202` as a number: take it as the text it was meant to be."""
     if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
         return str(value)
+    return value
+
+
+def _mobility_list(value: object) -> object:
+    """`mobility: true` is shorthand for Mobile Twinning; `false` for none."""
+    if value is True:
+        return ["mobile_twinning"]
+    if value is False or value is None:
+        return []
+    if isinstance(value, str):
+        return [value]
     return value
 
 
@@ -110,8 +126,10 @@ class UserConfig(_Strict):
     """Keep the endpoint license while unregistered (taken when configured)."""
     phone_manager: PhoneManagerMode = "lite"
     """Phone Manager mode the user is configured for: lite (free), pro, or pro_pc_softphone [S1]."""
-    mobility: bool = False
-    """The user is configured for a Mobility feature (takes a Mobility Features license)."""
+    mobility: Annotated[list[MobilityFeature], BeforeValidator(_mobility_list)] = Field(default_factory=list)
+    """Mobility features the user is configured for: mobile_twinning, mobile_call_control,
+    one_x_mobile_client (`true`: mobile_twinning). One Mobility Features instance per user
+    configured for any of them [S1]."""
     softconsole: bool = False
     """The user is configured as a SoftConsole operator."""
     login_code: Digits | None = Field(default=None, pattern=r"^\d{1,15}$")

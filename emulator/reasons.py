@@ -47,5 +47,7 @@ class Reason(StrEnum):
     """No licensed Voicemail Pro server serves this unit."""
     DELTA_SERVER_NOT_RUNNING = "delta_server_not_running"
     """No licensed Delta Server runs on this unit, so contact-center clients cannot start."""
+    NOT_SUPPORTED_ON_UNIT = "not_supported_on_unit"
+    """The feature does not run on this control unit (Mobile Call Control, one-X Mobile Client: IP500 only)."""
     NO_SCN_ROUTE = "no_scn_route"
     """No H.323 line joins the two units of a Small Community Network call."""

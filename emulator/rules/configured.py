@@ -9,7 +9,11 @@ means.
 Order and rules:
 - Voicemail Pro server (this unit hosts it): one voicemail_pro instance enables it (seed).
 - Delta Server (delta_server: true): one compact_contact_center instance [S24].
-- Mobility: users with mobility, by extension number; the rest run without it (seed).
+- Mobility: users configured for any mobility feature (Mobile Twinning, Mobile Call Control,
+  one-X Mobile Client) take one Mobility Features instance each, by extension number; the
+  rest run without [S1]. Mobile Call Control and one-X Mobile Client run on the IP500 only
+  [S1] (the IP500 V2 included: an assumption); elsewhere they are refused with
+  not_supported_on_unit, and a user with no other mobility feature takes no instance.
 - CCC agents: users with a login code and forced login, by extension number, only while the
   Delta Server runs [S25][S26].
 - IP500 PRI trunks: 8 channels free per trunk card; the rest need Universal PRI licenses,
@@ -26,6 +30,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from emulator.config import IP500_ONLY_MOBILITY
 from emulator.licensing import CountedPool
 from emulator.reasons import Reason
 
@@ -42,7 +47,12 @@ class ConfiguredFeatures:
         self.core = core
         config = core.config
         users = sorted(config.users, key=lambda u: (len(u.extension), u.extension))
-        self.mobility_users = [u.name for u in users if u.mobility]
+        ip500 = "ip500_vcm" in core.model.vcm_module_families  # the IP500 and IP500 V2
+        self.mobility_features = {u.name: tuple(f for f in u.mobility if ip500 or f not in IP500_ONLY_MOBILITY)
+                                  for u in users if u.mobility}
+        self.mobility_unsupported = [(u.name, f) for u in users for f in u.mobility
+                                     if not ip500 and f in IP500_ONLY_MOBILITY]
+        self.mobility_users = [name for name, features in self.mobility_features.items() if features]
         self.agents = [u.name for u in users if u.is_ccc_agent]
         self.reserving = [u.extension for u in users if u.reserve_license and core.parties[u.extension].is_ip
                           and core.parties[u.extension].phone.kind in ("avaya_ip", "ip_dect")]
@@ -58,6 +68,10 @@ class ConfiguredFeatures:
     def reassign(self, now: float, changed_pools: set[str]) -> None:
         if not self._first and not (changed_pools & _WATCHED):
             return
+        if self._first:
+            for user, feature in self.mobility_unsupported:
+                self.core.emit(now, "feature.rejected", feature=feature, user=user,
+                           reason=Reason.NOT_SUPPORTED_ON_UNIT.value, detail=f"{feature} runs on the IP500 only")
         self._first = False
         core = self.core
         pool = core.engine.pool

@@ -30,6 +30,9 @@ def scenario_json_schema() -> dict[str, Any]:
     users["phone"]["enum"] = [p.model for p in catalogue.phones]
     for name in ("extension", "login_code"):
         users[name] = _digits(users[name])
+    mobility = users["mobility"]
+    users["mobility"] = _with(mobility, {"anyOf": [{k: v for k, v in mobility.items() if k in ("type", "items")},
+                                                   {"type": "boolean"}]})
     defs["VcmModuleConfig"]["properties"]["type"]["enum"] = [m.type for m in catalogue.vcm_modules]
     spec = defs["LicenseSpec"]["properties"]
     spec["feature"]["enum"] = features

@@ -76,8 +76,11 @@ def render(result: RunResult, console: Console) -> None:
             if features[name]:
                 lines.append(f"{name.replace('_', ' ')}: running")
         if features["mobility_users"] or features["mobility_unlicensed"]:
-            lines.append(f"Mobility: {len(features['mobility_users'])} licensed, "
+            running = ", ".join(f"{f.replace('_', ' ')} {n}" for f, n in features["mobility_running"].items() if n)
+            lines.append(f"Mobility: {len(features['mobility_users'])} licensed ({running or 'none running'}), "
                          f"{len(features['mobility_unlicensed'])} without ({', '.join(features['mobility_unlicensed']) or '-'})")
+        if features["mobility_not_supported"]:
+            lines.append(f"Mobility features not supported on this unit: {', '.join(features['mobility_not_supported'])}")
         if features["ccc_agents"] or features["ccc_agents_unlicensed"]:
             lines.append(f"CCC agents: {len(features['ccc_agents'])} licensed, "
                          f"{len(features['ccc_agents_unlicensed'])} without")

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from emulator.config import MOBILITY_FEATURES
 from emulator.licensing import utc_text
 from emulator.rules import Decision
 from emulator.runtime import ControlUnit, Network, VirtualClock, WallClock
@@ -337,6 +338,10 @@ class ScenarioRunner:
                     "contactstore": configured.contactstore_running,
                     "expansion_modules": configured.expansion_modules_running,
                     "mobility_users": sorted(configured.licensed["mobility_features"]),
+                    "mobility_running": {f: sum(1 for u in configured.licensed["mobility_features"]
+                                                if f in configured.mobility_features[u])
+                                         for f in MOBILITY_FEATURES},
+                    "mobility_not_supported": [f"{u}: {f}" for u, f in configured.mobility_unsupported],
                     "mobility_unlicensed": sorted(set(configured.mobility_users) - configured.licensed["mobility_features"]),
                     "ccc_agents": sorted(configured.licensed["ccc_agent"]),
                     "ccc_agents_unlicensed": sorted(set(configured.agents) - configured.licensed["ccc_agent"]),

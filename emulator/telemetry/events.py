@@ -34,6 +34,7 @@ EVENT_NAMES: dict[str, str] = {
     "application.stopped": "an application stopped",
     "feature.licensed": "a configured feature (Mobility, CCC agent) got its license",
     "feature.unlicensed": "a configured feature lost or could not get its license",
+    "feature.rejected": "a configured feature cannot run on this control unit (e.g. Mobile Call Control off an IP500)",
     "voicemail_pro_server.running": "the Voicemail Pro server is licensed and running",
     "voicemail_pro_server.stopped": "the Voicemail Pro server stopped (no valid license)",
     "delta_server.running": "the Delta Server is licensed and running",

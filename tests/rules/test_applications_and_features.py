@@ -129,3 +129,41 @@ def test_ip500_expansion_modules_need_professional_edition():
     core = build(expansion_modules=2, licenses=keys(("ip500_upgrade_standard_to_professional", 1)))
     assert core.configured.expansion_modules_running
     assert build(model="IP406 V2", expansion_modules=2).configured.expansion_modules_running  # no such license there
+
+
+def test_mobility_is_three_features_taking_one_instance_per_user():
+    """[S1]: "Those features include Mobile Twinning, Mobile Call Control (IP500 only) and
+    one-X Mobile Client (IP500 only). The license instances are consumed by a user being
+    configured for any mobility feature." One instance per user, however many features."""
+    users = [user("201", name="all3", mobility=["mobile_twinning", "mobile_call_control", "one_x_mobile_client"]),
+             user("202", name="mcc", mobility=["mobile_call_control"]),
+             user("203", name="twin", mobility=True),
+             user("204", name="none")]
+    for model in ("IP500", "IP500 V2"):
+        core = build(model=model, users=users, licenses=keys(("mobility_features", 10)))
+        assert core.configured.licensed["mobility_features"] == {"all3", "mcc", "twin"}
+        assert in_use(core, "mobility_features") == 3
+        assert core.configured.mobility_features["all3"] == ("mobile_twinning", "mobile_call_control",
+                                                             "one_x_mobile_client")
+
+
+@pytest.mark.parametrize("model", ["IP412", "IP406 V2"])
+def test_ip500_only_mobility_features_are_refused_elsewhere_with_their_own_reason(model):
+    users = [user("201", name="all3", mobility=["mobile_twinning", "mobile_call_control", "one_x_mobile_client"]),
+             user("202", name="mcc", mobility=["mobile_call_control"])]
+    from emulator.config import UnitConfig
+    from emulator.rules import UnitCore
+    from tests.rules.helpers import AUTHORITY
+
+    config = UnitConfig(model=model, users=users, licenses=keys(("mobility_features", 10)))
+    core = UnitCore(config, AUTHORITY, now=T0)
+    rejected = [(e.data["user"], e.data["feature"], e.data["reason"]) for e in core.take_events()
+                if e.name == "feature.rejected"]
+    assert rejected == [("all3", "mobile_call_control", "not_supported_on_unit"),
+                        ("all3", "one_x_mobile_client", "not_supported_on_unit"),
+                        ("mcc", "mobile_call_control", "not_supported_on_unit")]
+    core.feature_key_read("12345678", T0)
+    # all3 keeps Mobile Twinning (one instance); mcc has nothing this unit runs: no instance
+    assert core.configured.licensed["mobility_features"] == {"all3"}
+    assert core.configured.mobility_features["all3"] == ("mobile_twinning",)
+    assert in_use(core, "mobility_features") == 1
