@@ -79,6 +79,8 @@ class ControlUnit:
         self._hang_up = self.core.calls.hang_up
         self._started = False  # the core's first events wait for start(), when subscribers are attached
         self._check_task: asyncio.Future | None = None
+        self.serial_owner: Callable[[str, str], str | None] | None = None
+        """Set by a Network: the other unit already validating against a serial, if any."""
 
     # -- life cycle ----------------------------------------------------------------------
 
@@ -126,6 +128,13 @@ class ControlUnit:
             return None
         except FeatureKeyError as exc:
             self._event(now, "feature_key.error", {"error": str(exc)})
+            self.core.feature_key_lost(self.clock.time())
+            self._after_change()
+            return None
+        owner = self.serial_owner(serial, self.name) if self.serial_owner is not None else None
+        if owner is not None:
+            self._event(now, "feature_key.error", {"error": f"serial {serial} is already the feature key of unit "
+                                                            f"{owner}: each unit needs its own [S1]"})
             self.core.feature_key_lost(self.clock.time())
             self._after_change()
             return None

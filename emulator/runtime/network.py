@@ -38,6 +38,8 @@ class Network:
         self.units: dict[str, ControlUnit] = {
             c.name: ControlUnit(c, clock, authority=authority, sink=self.sink) for c in configs}
         self.cores = {name: unit.core for name, unit in self.units.items()}
+        for unit in self.units.values():
+            unit.serial_owner = self._serial_owner
         self._ids = itertools.count(1)
         self._routes: dict[object, tuple[str, str]] = {}  # cross-unit call id -> (from unit, to unit)
 
@@ -54,6 +56,15 @@ class Network:
     async def stop(self) -> None:
         for unit in self.units.values():
             await unit.stop()
+
+    def _serial_owner(self, serial: str, asking: str) -> str | None:
+        """The other unit whose licenses validate against `serial` now (one key per unit [S1]).
+        Keys given by serial are checked when the network is built; devices when read."""
+        for name, unit in self.units.items():
+            engine = unit.core.engine
+            if name != asking and engine.feature_key_state == "present" and engine.feature_key_serial == serial:
+                return name
+        return None
 
     def central_voicemail_of(self, unit_name: str) -> str | None:
         voicemail = self[unit_name].config.voicemail
@@ -150,15 +161,51 @@ class Network:
         return self.hang_up_now(call_id, unit)
 
 
+def networks_of(configs: Sequence[UnitConfig]) -> list[list[UnitConfig]]:
+    """The Small Community Networks among the units: units joined by H.323 lines or by a
+    central voicemail, directly or through others. A unit joined to none is a network of one."""
+    by_name = {c.name: c for c in configs}
+    parent = {c.name: c.name for c in configs}
+
+    def root(name: str) -> str:
+        while parent[name] != name:
+            parent[name] = parent[parent[name]]
+            name = parent[name]
+        return name
+
+    for config in configs:
+        peers = [t.peer for t in config.trunks if t.type == "h323_scn" and t.peer]
+        if config.voicemail is not None and config.voicemail.central:
+            peers.append(config.voicemail.central)
+        for peer in peers:
+            if peer in by_name:
+                parent[root(peer)] = root(config.name)
+    groups: dict[str, list[UnitConfig]] = {}
+    for config in configs:
+        groups.setdefault(root(config.name), []).append(config)
+    return list(groups.values())
+
+
 def validate_network(configs: Sequence[UnitConfig]) -> None:
-    """Unique names and feature keys, reciprocal H.323 lines, and the SCN size limits [S17]."""
+    """Unique names and feature-key serials, reciprocal H.323 lines, and per network: unique
+    extensions and user names, one central voicemail, the SCN size limits [S17]."""
+    from hardware.feature_keys import FeatureKeyError, open_feature_key
+
     names = [c.name for c in configs]
     if len(set(names)) != len(names):
         raise NetworkConfigError(f"units: duplicate unit name {next(n for n in names if names.count(n) > 1)!r}")
-    keys = [c.feature_key for c in configs]
-    if len(set(keys)) != len(keys):
-        dup = next(k for k in keys if keys.count(k) > 1)
-        raise NetworkConfigError(f"units: feature key {dup!r} is fitted to two units; each unit needs its own")
+    fitted: dict[str, UnitConfig] = {}
+    for config in configs:
+        try:
+            key = open_feature_key(config.feature_key)
+        except FeatureKeyError:
+            continue  # reported by the unit itself
+        serial = key.printed_serial or config.feature_key  # a device: compared by URL until it is read
+        other = fitted.setdefault(serial, config)
+        if other is not config:
+            raise NetworkConfigError(
+                f"units: units {other.name!r} ({other.feature_key}) and {config.name!r} ({config.feature_key}) have "
+                f"the same feature key serial {serial}; each unit needs its own feature key [S1]")
     by_name = {c.name: c for c in configs}
     for i, config in enumerate(configs):
         for j, trunk in enumerate(config.trunks):
@@ -179,14 +226,31 @@ def validate_network(configs: Sequence[UnitConfig]) -> None:
                 raise NetworkConfigError(f"units[{i}].voicemail.central: no other unit named {central!r}")
             if host.voicemail is None or host.voicemail.central:
                 raise NetworkConfigError(f"units[{i}].voicemail.central: unit {central!r} hosts no Voicemail Pro")
+    for network in networks_of(configs):
+        _validate_one_network(network)
+
+
+def _validate_one_network(configs: list[UnitConfig]) -> None:
+    if len(configs) < 2:
+        return
     hosts = [c.name for c in configs if c.voicemail is not None and c.voicemail.central is None]
-    if len(configs) > 1 and any(c.voicemail and c.voicemail.central for c in configs) and len(hosts) > 1:
+    if any(c.voicemail and c.voicemail.central for c in configs) and len(hosts) > 1:
         raise NetworkConfigError(f"units: only one central Voicemail Pro per network [S20], found {', '.join(hosts)}")
-    if len(configs) > 1:
-        max_systems = min(c.unit_model().capacity("scn_systems") for c in configs)
-        if len(configs) > max_systems:
-            raise NetworkConfigError(f"units: {len(configs)} systems exceed the network limit of {max_systems} [S17]")
-        max_users = min(c.unit_model().capacity("scn_users") for c in configs)
-        users = sum(len(c.users) for c in configs)
-        if users > max_users:
-            raise NetworkConfigError(f"units: {users} users exceed the network limit of {max_users} [S17]")
+    members = ", ".join(c.name for c in configs)
+    max_systems = min(c.unit_model().capacity("scn_systems") for c in configs)
+    if len(configs) > max_systems:
+        raise NetworkConfigError(f"units: {len(configs)} systems exceed the network limit of {max_systems} [S17]")
+    max_users = min(c.unit_model().capacity("scn_users") for c in configs)
+    users = sum(len(c.users) for c in configs)
+    if users > max_users:
+        raise NetworkConfigError(f"units: {users} users exceed the network limit of {max_users} [S17]")
+    seen: dict[tuple[str, str], str] = {}
+    for config in configs:
+        for i, user in enumerate(config.users):
+            for what, value in (("extension", user.extension), ("name", user.name)):
+                other = seen.setdefault((what, value), config.name)
+                if other != config.name:
+                    where = "extension" if what == "extension" else "name"
+                    raise NetworkConfigError(
+                        f"units: {what} {value!r} is used on both {other!r} and {config.name!r}; a user's {where} "
+                        f"must be unique across a Small Community Network ({members})")

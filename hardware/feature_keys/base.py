@@ -43,6 +43,12 @@ class FeatureKey(ABC):
     def url(self) -> str:
         return f"{self.interface}:{self.channel}"
 
+    @property
+    def printed_serial(self) -> str | None:
+        """The serial known without asking a device (a key given by its serial, such as
+        virtual: or a card); None for a device, whose serial is known only once read."""
+        return None
+
     @abstractmethod
     async def read_serial(self) -> str:
         """The key's serial number; raises FeatureKeyAbsentError when it cannot be read."""

@@ -17,6 +17,10 @@ class VirtualFeatureKey(FeatureKey):
         self.serial = serial
         self.inserted = True
 
+    @property
+    def printed_serial(self) -> str | None:
+        return self.serial
+
     async def read_serial(self) -> str:
         if self._closed or not self.inserted:
             raise FeatureKeyAbsentError(f"virtual feature key {self.serial} is not inserted")

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from emulator.config import UnitConfig
+from emulator.config import UnitConfig, UserConfig
+from hardware.feature_keys.virtual import VirtualFeatureKey
 from emulator.reasons import Reason
 from emulator.runtime import Network, NetworkConfigError, VirtualClock
 from tests.conftest import T0
@@ -61,7 +62,13 @@ async def test_a_voicemail_pro_license_on_the_remote_unit_is_not_needed_or_used(
 
 @pytest.mark.parametrize(("mutate", "message"), [
     (lambda c, r: (c, r.model_copy(update={"name": "hq"})), "duplicate unit name"),
-    (lambda c, r: (c, r.model_copy(update={"feature_key": c.feature_key})), "fitted to two units"),
+    (lambda c, r: (c, r.model_copy(update={"feature_key": c.feature_key})), "the same feature key serial 20000001"),
+    # compared by serial, not by URL: a virtual key and a smart card with one serial are one key [S1]
+    (lambda c, r: (c, r.model_copy(update={"feature_key": "smartcard:20000001"})), "the same feature key serial"),
+    (lambda c, r: (c, r.model_copy(update={"users": [UserConfig(**user("201"))]})),
+     "extension '201' is used on both 'hq' and 'branch'"),
+    (lambda c, r: (c, r.model_copy(update={"users": [UserConfig(**user("301", name="user201"))]})),
+     "name 'user201' is used on both"),
     (lambda c, r: (c, r.model_copy(update={"trunks": []})), "has no H.323 line back"),
     (lambda c, r: (c.model_copy(update={"voicemail": None}), r), "hosts no Voicemail Pro"),
 ])
@@ -71,8 +78,48 @@ def test_invalid_networks_are_refused(mutate, message):
         Network(configs, VirtualClock(T0))
 
 
+def chain(count: int, release: str = "4.2") -> list[UnitConfig]:
+    """count units, each joined to the next by an H.323 line: one network."""
+    names = [f"s{i}" for i in range(count)]
+    return [UnitConfig(name=n, release=release, feature_key=f"virtual:{3000 + i:08d}",
+                       trunks=[{"name": f"to-{p}", "type": "h323_scn", "peer": p, "channels": 4}
+                               for p in names[max(0, i - 1):i] + names[i + 1:i + 2]])
+            for i, n in enumerate(names)]
+
+
 def test_an_scn_is_limited_to_16_systems_before_5_0():
-    names = [f"s{i}" for i in range(17)]
-    configs = [UnitConfig(name=n, release="4.2", feature_key=f"virtual:{3000 + i:08d}") for i, n in enumerate(names)]
     with pytest.raises(NetworkConfigError, match="17 systems exceed the network limit of 16"):
-        Network(configs, VirtualClock(T0))
+        Network(chain(17), VirtualClock(T0))
+
+
+def test_units_not_joined_by_lines_are_not_one_network():
+    """The SCN limits and the uniqueness of extensions apply per network: 40 standalone units
+    in one emulator, each with extension 201, are fine."""
+    configs = [UnitConfig(name=f"u{i}", release="4.2", feature_key=f"virtual:{4000 + i:08d}", users=[user("201")])
+               for i in range(40)]
+    Network(configs, VirtualClock(T0))
+    with pytest.raises(NetworkConfigError, match="the same feature key serial 00004000"):
+        Network([*configs, configs[0].model_copy(update={"name": "again"})], VirtualClock(T0))
+
+
+class DongleLike(VirtualFeatureKey):
+    """A device: its serial is known only once read (like a serial or USB dongle)."""
+
+    interface = "test-dongle"
+
+    @property
+    def printed_serial(self):
+        return None
+
+
+async def test_a_device_reporting_another_units_serial_is_refused_when_read():
+    central, remote = central_and_remote()
+    net = Network([central, remote], VirtualClock(T0))
+    events = []
+    net.sink.subscribe(events.append)
+    net["branch"].feature_key = DongleLike("20000001")  # the serial of hq's key
+    await net.start()
+    assert net["hq"].core.engine.feature_key_state == "present"
+    assert net["branch"].core.engine.feature_key_serial is None
+    errors = [e.data["error"] for e in events if e.name == "feature_key.error"]
+    assert errors == ["serial 20000001 is already the feature key of unit hq: each unit needs its own [S1]"]
