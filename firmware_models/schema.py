@@ -83,6 +83,11 @@ class LicenseSpec(_Provenance):
     """Whether a 60-day trial variant can be requested."""
     obsolete: bool = False
     """Known to this release but not used by it (status Obsolete)."""
+    enforced: bool = True
+    """False: catalogued only. Keys of it install, validate and count instances, but no
+    runtime rule uses it, because what it gates is not modelled; reports and
+    `ipo-emu models show` say "catalogued, not enforced" so a Valid status is not read as
+    behaviour."""
     obsolete_on: list[str] = Field(default_factory=list)
     """Control units on which this release no longer uses the license (status Obsolete there)."""
     default_instances: int = Field(default=1, ge=1)

@@ -64,7 +64,8 @@ def show_model(
         if not lic.supported_on(model.id):
             availability = "not on this unit"
         else:
-            availability = "obsolete" if lic.obsolete_for(model.id) else "supported"
+            availability = ("obsolete" if lic.obsolete_for(model.id) else
+                            "supported" if lic.enforced else "catalogued, not enforced")
         pools = []
         for pool_id, per_instance in lic.pool_grants().items():
             pool = rel.pools[pool_id]
@@ -75,6 +76,7 @@ def show_model(
         licenses.append({"id": lic.id, "name": lic.name, "category": lic.category, "availability": availability,
                          "releases": releases,
                          "pools": pools, "requires": lic.requires, "trial": lic.trial,
+                         "enforced": lic.enforced,
                          "control_units": lic.control_units, "source": lic.source, "assumption": lic.assumption})
     data = {
         "release": rel.release,

@@ -47,7 +47,9 @@ def render(result: RunResult, console: Console) -> None:
         if unit["licenses"]:
             table = _table("Licenses", ["feature", "instances", "status", "detail", "expires"])
             for lic in unit["licenses"]:
-                table.add_row(str(lic["feature"]), str(lic["instances"]), lic["status"], lic["detail"],
+                detail = lic["detail"] if lic["enforced"] else "; ".join(
+                    filter(None, [lic["detail"], "catalogued, not enforced: nothing it gates is modelled"]))
+                table.add_row(str(lic["feature"]), str(lic["instances"]), lic["status"], detail,
                               lic["expires_at"] or "")
             console.print(table)
         table = _table("License pools and resources", ["pool", "licensed", "capacity", "effective", "peak",

@@ -324,6 +324,7 @@ class ScenarioRunner:
                 "serial": core.engine.feature_key_serial,
                 "licenses": [{"key": lic.key, "feature": lic.feature_id, "instances": lic.instances,
                               "status": lic.status.value, "detail": lic.detail,
+                              "enforced": _enforced(core.release, lic.feature_id),
                               "expires_at": utc_text(lic.expires_at) if lic.expires_at else None}
                              for lic in core.engine.licenses()],
                 "pools": pools,
@@ -464,3 +465,9 @@ def _channels_needed(erlangs: float, grade: float) -> int | None:
         return channels_for(erlangs, grade)
     except ValueError:
         return None
+
+
+def _enforced(release: object, feature_id: str | None) -> bool:
+    """Whether a runtime rule uses this license (False: catalogued, not enforced)."""
+    spec = release.licenses_by_id().get(feature_id or "")
+    return spec is None or spec.enforced

@@ -152,3 +152,45 @@ def test_yaml_syntax_error_names_the_line(tmp_path):
 def test_unknown_release_is_a_clear_error():
     with pytest.raises(ModelDataError, match="no data for release '9.9'"):
         load_release("9.9")
+
+
+def test_a_license_is_either_used_by_a_runtime_rule_or_marked_not_enforced():
+    """No Valid status may be read as behaviour that is not modelled: every license whose
+    pools no rule names is marked `enforced: false`, and no marked license's pool is used."""
+    rules = "\n".join(p.read_text(encoding="utf-8")
+                      for p in (Path(__file__).resolve().parents[2] / "emulator" / "rules").glob("*.py"))
+    for version in available_releases():
+        release = load_release(version)
+        named = {release.endpoints.avaya_ip_pool, release.endpoints.vpnremote_pool, release.vcm.ip500_license_pool}
+        for lic in release.licenses:
+            used = [pool for pool in lic.pool_grants() if f'"{pool}"' in rules or pool in named]
+            if lic.obsolete:
+                continue  # Obsolete everywhere in this release: nothing to enforce
+            if lic.enforced:
+                assert used, f"{version} {lic.id}: no rule uses it; mark it enforced: false"
+            else:
+                assert not used, f"{version} {lic.id}: marked not enforced, but {used} are used"
+    r60 = load_release("6.0")
+    assert {lic.id for lic in r60.licenses if not lic.enforced} == {
+        "voicemail_pro_tts", "voicemail_pro_networked_messaging", "voicemail_pro_vb_script",
+        "voicemail_pro_database_interface", "ums_web_services", "cti_link_pro", "tapi_wav"}
+
+
+def test_models_show_and_reports_say_catalogued_not_enforced(capsys, tmp_path):
+    import asyncio
+    import json as json_
+
+    from emulator.cli import main
+    from emulator.scenario.loader import load_scenario
+    from emulator.scenario.runner import ScenarioRunner
+
+    assert main(["models", "show", "IP500", "--json"]) == 0
+    shown = {lic["id"]: lic for lic in json_.loads(capsys.readouterr().out)["licenses"]}
+    assert shown["tapi_wav"]["availability"] == "catalogued, not enforced"
+    assert shown["sip_trunk_channels"]["availability"] == "supported"
+    path = tmp_path / "s.yaml"
+    path.write_text("name: t\nduration: 1m\nunits: [{name: u, licenses: [{feature: cti_link_pro}, "
+                    "{feature: softconsole}]}]\nexpect: [{license: {feature: cti_link_pro}, status: Valid}]\n")
+    data = asyncio.run(ScenarioRunner(load_scenario(path)).run()).data
+    enforced = {lic["feature"]: lic["enforced"] for lic in data["units"][0]["licenses"]}
+    assert enforced == {"cti_link_pro": False, "softconsole": True}
