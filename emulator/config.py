@@ -153,10 +153,17 @@ class UserConfig(_Strict):
 
 
 class VoicemailConfig(_Strict):
-    type: Literal["voicemail_pro"] = "voicemail_pro"
-    """The voicemail server: voicemail_pro."""
+    type: Literal["voicemail_pro", "embedded"] = "voicemail_pro"
+    """voicemail_pro: a voicemail server PC, Voicemail Pro with its license, else Voicemail
+    Lite (free); embedded: the control unit's embedded voicemail (free, on the units that have it)."""
     central: str | None = None
     """In a Small Community Network: the unit hosting the central Voicemail Pro (None: this one)."""
+
+    @model_validator(mode="after")
+    def _central_is_a_server(self) -> VoicemailConfig:
+        if self.central and self.type != "voicemail_pro":
+            raise ValueError("voicemail.central: only a Voicemail Pro server is shared across a network")
+        return self
 
 
 class UnitConfig(_Strict):
@@ -208,6 +215,9 @@ class UnitConfig(_Strict):
                 raise ValueError(f"vcm_modules[{i}].type: {module.type} is not supported by release {self.release}")
             if family not in unit.vcm_module_families:
                 raise ValueError(f"vcm_modules[{i}].type: {module.type} does not fit a {unit.name}")
+        if self.voicemail is not None and self.voicemail.type == "embedded" \
+                and unit.id not in release.voicemail.embedded_units:
+            raise ValueError(f"voicemail.type: a {unit.name} has no embedded voicemail in release {self.release}")
         names: dict[str, str] = {VOICEMAIL_PARTY: "the voicemail party"}
         for i, trunk in enumerate(self.trunks):
             _unique(names, trunk.name, f"trunks[{i}].name")

@@ -138,6 +138,17 @@ class EndpointPolicy(_Provenance):
     free_avaya_ip_per_ip400_vcm_channel: int = Field(ge=0)
 
 
+class VoicemailPolicy(_Provenance):
+    """The free voicemail of the "Lite" level [S1]: what a unit has without Voicemail Pro."""
+
+    lite_ports: Figure
+    """Sessions of a voicemail server running without a Voicemail Pro license (Voicemail Lite)."""
+    embedded_ports: Figure
+    """Sessions of embedded voicemail (on the control unit's memory card), without any license."""
+    embedded_units: list[str] = Field(default_factory=list)
+    """Control units with embedded voicemail in this release."""
+
+
 class VcmPolicy(_Provenance):
     module_types: list[str] = Field(min_length=1)
     """VCM module types this release accepts."""
@@ -162,6 +173,7 @@ class Release(_Strict):
     license_sets: list[LicenseSet] = Field(default_factory=list)
     endpoints: EndpointPolicy
     vcm: VcmPolicy
+    voicemail: VoicemailPolicy
     assumptions: list[Assumption] = Field(default_factory=list)
 
     @model_validator(mode="after")
@@ -193,6 +205,9 @@ class Release(_Strict):
                 for unit_id in [] if listed == "all" else listed:
                     if unit_id not in unit_ids:
                         raise ValueError(f"licenses.{lic.id}.{field}: unknown control unit {unit_id!r}")
+        for unit_id in self.voicemail.embedded_units:
+            if unit_id not in unit_ids:
+                raise ValueError(f"voicemail.embedded_units: unknown control unit {unit_id!r}")
         for unit_id in self.endpoints.avaya_ip_units:
             if unit_id not in unit_ids:
                 raise ValueError(f"endpoints.avaya_ip_units: unknown control unit {unit_id!r}")

@@ -7,7 +7,12 @@ calls (which keep what they hold until they end), and it is what "consumed when 
 means.
 
 Order and rules:
-- Voicemail Pro server (this unit hosts it): one voicemail_pro instance enables it (seed).
+- Voicemail (this unit hosts it): a voicemail server PC runs as Voicemail Pro when one
+  voicemail_pro instance is free for it, and otherwise as the free Voicemail Lite [S1];
+  embedded voicemail needs no license. Lite and embedded voicemail have free sessions
+  (release data `voicemail`); Voicemail Pro's come from its licenses (UnitCore sets them).
+- ContactStore runs only with Voicemail Pro: this unit's (licensed, not Lite) or the
+  network's central server.
 - Delta Server (delta_server: true): one compact_contact_center instance [S24].
 - Mobility: users configured for any mobility feature (Mobile Twinning, Mobile Call Control,
   one-X Mobile Client) take one Mobility Features instance each, by extension number; the
@@ -38,6 +43,8 @@ if TYPE_CHECKING:
     from emulator.rules.unit_core import UnitCore
 
 PRI_FREE_CHANNELS = 8
+VOICEMAIL_MODES = {"voicemail_pro_server": "pro", "voicemail_lite": "lite", "embedded_voicemail": "embedded"}
+"""The event prefix announcing each way a unit's voicemail is served."""
 _WATCHED = {"voicemail_pro", "compact_contact_center", "mobility_features", "ccc_agent", "contactstore",
             "ip500_universal_pri_additional_channels", "avaya_ip_endpoints", "ip500_upgrade_standard_to_professional"}
 
@@ -71,7 +78,7 @@ class ConfiguredFeatures:
         if self._first:
             for user, feature in self.mobility_unsupported:
                 self.core.emit(now, "feature.rejected", feature=feature, user=user,
-                           reason=Reason.NOT_SUPPORTED_ON_UNIT.value, detail=f"{feature} runs on the IP500 only")
+                               reason=Reason.NOT_SUPPORTED_ON_UNIT.value, detail=f"{feature} runs on the IP500 only")
         self._first = False
         core = self.core
         pool = core.engine.pool
@@ -81,16 +88,25 @@ class ConfiguredFeatures:
         self._held = {}
         self._refusing = set()
 
-        hosts_voicemail = core.config.voicemail is not None and core.config.voicemail.central is None
-        running = hosts_voicemail and self._take("voicemail_pro", "server", now)
-        self._announce(now, "voicemail_pro_server", running, core.voicemail_running)
-        core.voicemail_running = running
+        voicemail = core.config.voicemail
+        mode = None
+        if voicemail is not None and voicemail.central is None:
+            if voicemail.type == "embedded":
+                mode = "embedded"
+            else:
+                mode = "pro" if self._take("voicemail_pro", "server", now) else "lite"
+        for name, served in VOICEMAIL_MODES.items():
+            self._announce(now, name, mode == served, core.voicemail_mode == served)
+        core.voicemail_mode = mode
+        core.voicemail_running = mode is not None
 
         running = core.config.delta_server and self._take("compact_contact_center", "delta_server", now)
         self._announce(now, "delta_server", running, core.delta_server_running)
         core.delta_server_running = running
 
-        running = core.config.contactstore and self._take("contactstore", "server", now)
+        # ContactStore needs Voicemail Pro: this unit's, licensed, or the network's central one
+        pro = mode == "pro" or (voicemail is not None and voicemail.central is not None)
+        running = core.config.contactstore and pro and self._take("contactstore", "server", now)
         self._announce(now, "contactstore", running, self.contactstore_running)
         self.contactstore_running = running
 

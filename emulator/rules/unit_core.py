@@ -44,6 +44,8 @@ class UnitCore:
         self.events: list[CoreEvent] = []
         self.deadline = NEVER
         self.voicemail_running = False
+        self.voicemail_mode: str | None = None  # "pro", "lite", "embedded" (configured.py)
+        self._voicemail_free_ports = 0
         self.delta_server_running = False
 
         self.vcm = CountedPool("vcm_channels", 0, Reason.NO_VCM_CHANNEL)
@@ -91,8 +93,16 @@ class UnitCore:
             phone = hardware_catalogue().phone(user.phone)
             self.parties[user.extension] = Party(user.extension, EXTENSION, is_ip=phone.is_ip, codec=user.codec,
                                                  user=user, phone=phone)
+        voicemail = self.config.voicemail
+        if voicemail is not None and voicemail.type == "embedded":
+            # Embedded voicemail's free sessions: no Voicemail Pro license adds to them
+            sessions: CountedPool = CountedPool("embedded_voicemail_ports", self.release.voicemail.embedded_ports.value,
+                                                Reason.CAPACITY_REACHED)
+            self.embedded_voicemail_ports: CountedPool | None = sessions
+        else:
+            sessions, self.embedded_voicemail_ports = pool("voicemail_pro_ports"), None
         self.parties[VOICEMAIL_PARTY] = Party(VOICEMAIL_PARTY, VOICEMAIL, is_ip=False, codec="g711",
-                                              line_pools=(pool("voicemail_pro_ports"),))
+                                              line_pools=(sessions,))
 
     def party(self, name: str) -> Party:
         try:
@@ -138,6 +148,7 @@ class UnitCore:
 
     def _refresh(self, now: float) -> None:
         """Turn the engine's changes into events and re-derive what depends on licenses."""
+        self._set_free_voicemail_ports(now)
         changed_pools = set()
         for change in self.engine.take_changes():
             if isinstance(change, LicenseStatusChanged):
@@ -161,6 +172,19 @@ class UnitCore:
         deadline = self.engine.next_deadline()
         self.deadline = NEVER if deadline is None else deadline
 
+    def _set_free_voicemail_ports(self, now: float) -> None:
+        """A voicemail server's sessions are counted in the voicemail_pro_ports pool: Voicemail
+        Pro's licensed ports, or, with no Voicemail Pro license, the free sessions of Voicemail
+        Lite. (Embedded voicemail has a pool of its own, embedded_voicemail_ports.)"""
+        voicemail = self.config.voicemail
+        free = 0
+        if voicemail is not None and voicemail.central is None and voicemail.type == "voicemail_pro" \
+                and self.engine.pool("voicemail_pro").effective < 1:
+            free = self.release.voicemail.lite_ports.value
+        if free != self._voicemail_free_ports:
+            self._voicemail_free_ports = free
+            self.engine.set_free_instances("voicemail_pro_ports", free, now)
+
     # -- a view for reports and invariant checks -----------------------------------------
 
     def all_pools(self) -> dict[str, CountedPool]:
@@ -168,5 +192,7 @@ class UnitCore:
         pools["vcm_channels"] = self.vcm
         pools["ip_extensions"] = self.ip_extensions
         pools["delta_server_clients"] = self.delta_server_clients
+        if self.embedded_voicemail_ports is not None:
+            pools["embedded_voicemail_ports"] = self.embedded_voicemail_ports
         pools.update((pool.pool_id, pool) for pool in self.trunk_pools.values())
         return pools

@@ -213,6 +213,8 @@ def _check_references(scenario: Scenario, units: list[UnitConfig], path: Path, r
 
 def pool_names(unit: UnitConfig) -> set[str]:
     names = set(unit.release_data().pools) | {"vcm_channels", "ip_extensions", "delta_server_clients"}
+    if unit.voicemail is not None and unit.voicemail.type == "embedded":
+        names.add("embedded_voicemail_ports")
     return names | {f"trunk:{t.name}" for t in unit.trunks}
 
 

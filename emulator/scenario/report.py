@@ -74,7 +74,11 @@ def render(result: RunResult, console: Console) -> None:
             console.print(table)
         features = unit["features"]
         lines = []
-        for name in ("voicemail_pro_server", "delta_server", "contactstore", "expansion_modules"):
+        if features["voicemail"]:
+            lines.append("voicemail: " + {"pro": "Voicemail Pro (licensed)", "lite": "Voicemail Lite (free: no valid "
+                                          "Voicemail Pro license)", "embedded": "embedded voicemail (free)"}[
+                                              features["voicemail"]])
+        for name in ("delta_server", "contactstore", "expansion_modules"):
             if features[name]:
                 lines.append(f"{name.replace('_', ' ')}: running")
         if features["mobility_users"] or features["mobility_unlicensed"]:

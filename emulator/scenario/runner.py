@@ -335,7 +335,8 @@ class ScenarioRunner:
                 "decisions": [{"kind": k, "outcome": o, "reason": r or None, "count": n}
                               for (k, o, r), n in sorted(unit.stats.decisions.items())],
                 "features": {
-                    "voicemail_pro_server": core.voicemail_running, "delta_server": core.delta_server_running,
+                    "voicemail_pro_server": core.voicemail_mode == "pro", "voicemail": core.voicemail_mode,
+                    "delta_server": core.delta_server_running,
                     "contactstore": configured.contactstore_running,
                     "expansion_modules": configured.expansion_modules_running,
                     "mobility_users": sorted(configured.licensed["mobility_features"]),

@@ -119,9 +119,28 @@ def test_ip500_pri_trunks_have_eight_free_channels_and_licenses_for_more():
     assert core.trunk_pools["pri1"].effective == 30  # the PRI license is an IP500 one
 
 
-def test_contactstore_is_licensed_per_system():
-    assert build(contactstore=True, licenses=keys(("contactstore", 1))).configured.contactstore_running
-    assert not build(contactstore=True).configured.contactstore_running
+def test_contactstore_is_licensed_per_system_and_needs_voicemail_pro():
+    """ContactStore is a Voicemail Pro application: licensed per system [S19][S22], and it
+    records only with a licensed Voicemail Pro server (this unit's, or the network's central one)."""
+    pro = keys(("voicemail_pro", 1), ("contactstore", 1))
+    assert build(contactstore=True, voicemail={}, licenses=pro).configured.contactstore_running
+    assert not build(contactstore=True, voicemail={}).configured.contactstore_running  # no license at all
+    lite = build(contactstore=True, voicemail={}, licenses=keys(("contactstore", 1)))
+    assert lite.voicemail_mode == "lite" and not lite.configured.contactstore_running
+    assert not build(contactstore=True, licenses=keys(("contactstore", 1))).configured.contactstore_running
+
+
+def test_voicemail_pro_add_ons_need_voicemail_pro():
+    """The add-ons (TTS, VB Script, Database, Networked Messaging) and additional ports are
+    Dormant without a valid Voicemail Pro license [S1][S37]."""
+    from emulator.licensing import LicenseStatus
+
+    add_ons = ("voicemail_pro_tts", "voicemail_pro_vb_script", "voicemail_pro_database_interface",
+               "voicemail_pro_networked_messaging", "voicemail_pro_additional_ports")
+    core = build(voicemail={}, licenses=keys(*[(a, 1) for a in add_ons]))
+    assert {lic.status for lic in core.engine.licenses()} == {LicenseStatus.DORMANT}
+    core = build(voicemail={}, licenses=keys(("voicemail_pro", 1), *[(a, 1) for a in add_ons]))
+    assert {lic.status for lic in core.engine.licenses()} == {LicenseStatus.VALID}
 
 
 def test_ip500_expansion_modules_need_professional_edition():

@@ -218,8 +218,32 @@ def test_ip_phone_to_voicemail_uses_a_vcm_channel_and_analog_does_not():
     assert core.vcm.in_use == 1
 
 
-def test_no_voicemail_pro_license_means_no_voicemail():
-    core = build(users=[user("201")], voicemail={})
+def test_without_voicemail_pro_the_server_runs_as_voicemail_lite():
+    """"These Lite versions of applications do not require any additional licensing, but
+    upgrades to Pro versions ... will need additional IP Office licenses" [S1]: a server with
+    no Voicemail Pro license still answers, with the Lite level's sessions (2: an assumption)."""
+    core = build(users=[user("201"), user("202"), user("203")], voicemail={})
+    assert core.voicemail_mode == "lite" and core.voicemail_running
+    assert [core.calls.offer(i, ext, "voicemail", T0).accepted for i, ext in enumerate(("201", "202", "203"))] \
+        == [True, True, False]
+    assert core.calls.offer(9, "203", "voicemail", T0).detail == "voicemail_pro_ports"
+    assert core.engine.pool("voicemail_pro_ports").free == 2
+
+
+def test_embedded_voicemail_needs_no_license_on_the_units_that_have_it():
+    core = build(users=[user("201"), user("202"), user("203")], voicemail={"type": "embedded"},
+                 licenses=keys(("voicemail_pro", 1)))
+    assert core.voicemail_mode == "embedded"
+    assert in_use(core, "voicemail_pro") == 0 and in_use(core, "voicemail_pro_ports") == 0  # no server: unused
+    assert [core.calls.offer(i, e, "voicemail", T0).accepted for i, e in enumerate(("201", "202", "203"))] \
+        == [True, True, False]
+    assert in_use(core, "embedded_voicemail_ports") == 2
+    with pytest.raises(ValueError, match="a IP412 has no embedded voicemail"):
+        build(model="IP412", voicemail={"type": "embedded"})
+
+
+def test_no_voicemail_configured_means_no_voicemail():
+    core = build(users=[user("201")])
     assert not core.voicemail_running
     assert core.calls.offer(1, "201", "voicemail", T0).reason is R.VOICEMAIL_NOT_RUNNING
 

@@ -43,13 +43,15 @@ def test_another_units_feature_key_leaves_everything_invalid():
     assert core.calls.offer(1, "sip1", "201", T0 + 2).reason is R.LICENSE_INVALID
 
 
-def test_voicemail_server_stops_when_its_license_goes():
-    core = build(licenses=keys(("voicemail_pro", 1)), users=[user("201")], voicemail={}, grace_period_s=0)
-    assert core.voicemail_running
+def test_voicemail_pro_falls_back_to_lite_when_its_license_goes():
+    core = build(licenses=keys(("voicemail_pro", 1), ("voicemail_pro_additional_ports", 4)), users=[user("201")],
+                 voicemail={}, grace_period_s=0)
+    assert core.voicemail_mode == "pro" and core.engine.pool("voicemail_pro_ports").effective == 8
     core.feature_key_lost(T0 + 5)
-    assert not core.voicemail_running
-    assert core.calls.offer(1, "201", "voicemail", T0 + 5).reason is R.VOICEMAIL_NOT_RUNNING
-    assert "voicemail_pro_server.stopped" in [e.name for e in core.take_events()]
+    assert core.voicemail_mode == "lite" and core.engine.pool("voicemail_pro_ports").effective == 2
+    assert core.calls.offer(1, "201", "voicemail", T0 + 5).accepted
+    names = [e.name for e in core.take_events()]
+    assert "voicemail_pro_server.stopped" in names and "voicemail_lite.running" in names
 
 
 def test_licenses_over_capacity_do_not_work_at_runtime():

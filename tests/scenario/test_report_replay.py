@@ -146,7 +146,7 @@ def test_every_call_figure_of_the_report_is_rebuilt_from_its_events(path, tmp_pa
             assert pool["peak"] <= max(pool["effective"], replay.peak[key])
             assert pool["in_use_at_end"] == replay.in_use[key], f"{key}: in use at the end"
             assert pool["mean_in_use"] == pytest.approx(replay.mean(key, end, end - start), abs=1e-6), f"{key}: mean"
-            if not pool_id.startswith(("sip_", "ip500_voice", "voicemail_pro_ports", "trunk:", "vcm")):
+            if not pool_id.startswith(("sip_", "ip500_voice", "voicemail_pro_ports", "embedded_voicemail", "trunk:", "vcm")):
                 continue
             refused = {reason: n for (u, p, reason), n in replay.pool_refusals.items() if (u, p) == key}
             assert pool["refused"] == refused, f"{key}: refusals"
