@@ -132,6 +132,9 @@ class UserConfig(_Strict):
     configured for any of them [S1]."""
     softconsole: bool = False
     """The user is configured as a SoftConsole operator."""
+    call_appearances: int | None = Field(default=None, ge=1, le=10)
+    """Calls the user's extension can be party to at once (default: its phone's, in
+    firmware_models/hardware.yaml: 1 for analog and DECT, 3 for phones with buttons)."""
     login_code: Digits | None = Field(default=None, pattern=r"^\d{1,15}$")
     """Login code; with forced_login the user is a CCC agent."""
     forced_login: bool = False
@@ -150,6 +153,18 @@ class UserConfig(_Strict):
     def is_ccc_agent(self) -> bool:
         """A login code with forced login makes a user a CCC agent [S25]."""
         return self.login_code is not None and self.forced_login
+
+
+class HuntGroupConfig(_Strict):
+    name: Name
+    """The group's name."""
+    extension: Digits = Field(pattern=r"^\d{2,9}$")
+    """The group's number: the party name calls to the group use."""
+    members: list[Digits] = Field(min_length=1)
+    """Extensions of users on this unit, in hunting order."""
+    hunting: Literal["sequential", "rotary"] = "sequential"
+    """sequential: the first member with a free call appearance, from the top each time;
+    rotary: the next one after the member who took the last call."""
 
 
 class VoicemailConfig(_Strict):
@@ -186,8 +201,12 @@ class UnitConfig(_Strict):
     """Lines: SIP trunks, PRI, analog, H.323 lines to other units of a network."""
     users: list[UserConfig] = Field(default_factory=list)
     """Users and their extensions and phones."""
+    groups: list[HuntGroupConfig] = Field(default_factory=list)
+    """Hunt groups: a call to the group's number rings its first free member; when every
+    member is busy it is refused as extension_busy."""
     voicemail: VoicemailConfig | None = None
-    """Voicemail Pro: {} on the unit hosting it; {central: UNIT} on a unit using another's."""
+    """Voicemail: {} for a Voicemail Pro server on this unit (Voicemail Lite without its
+    license), {type: embedded} for embedded voicemail, {central: UNIT} to use another unit's."""
     delta_server: bool = False
     """Run the Delta Server (Compact Contact Center / CBC data source), one per unit."""
     contactstore: bool = False
@@ -226,6 +245,12 @@ class UnitConfig(_Strict):
             phone = hardware_catalogue().phone(user.phone)
             if user.vpnremote and not phone.is_ip:
                 raise ValueError(f"users[{i}].vpnremote: a {user.phone} phone is not an IP phone")
+        extensions = {u.extension for u in self.users}
+        for i, group in enumerate(self.groups):
+            _unique(names, group.extension, f"groups[{i}].extension")
+            for j, member in enumerate(group.members):
+                if member not in extensions:
+                    raise ValueError(f"groups[{i}].members[{j}]: no user with extension {member!r}")
         user_names = [u.name for u in self.users]
         if len(set(user_names)) != len(user_names):
             dup = next(n for n in user_names if user_names.count(n) > 1)

@@ -29,6 +29,8 @@ class Reason(StrEnum):
     """Every VCM (voice compression) channel is in use; the caller gets busy."""
     TRUNK_BUSY = "trunk_busy"
     """Every configured channel of the trunk or line is in use."""
+    EXTENSION_BUSY = "extension_busy"
+    """Every call appearance of the extension (or of every member of the hunt group) is in use."""
     NOT_REGISTERED = "not_registered"
     """The IP phone of a party is not registered."""
     ENDPOINT_UNLICENSED = "endpoint_unlicensed"

@@ -286,6 +286,8 @@ class VcmModuleType(_Provenance):
 
 class HardwareCatalogue(_Strict):
     codecs: list[Codec]
+    call_appearances: dict[PhoneKind, Figure]
+    """How many calls an extension of each kind can be party to at once (its call appearances)."""
     phones: list[PhoneModel]
     vcm_modules: list[VcmModuleType]
 
@@ -293,11 +295,17 @@ class HardwareCatalogue(_Strict):
     def _complete(self) -> HardwareCatalogue:
         _no_duplicates("phone model", [p.model for p in self.phones])
         _no_duplicates("VCM module type", [m.type for m in self.vcm_modules])
+        kinds = {p.kind for p in self.phones}
+        if kinds - set(self.call_appearances):
+            raise ValueError(f"call_appearances: no figure for {sorted(kinds - set(self.call_appearances))}")
         for module in self.vcm_modules:
             missing = set(self.codecs) - set(module.channels)
             if missing:
                 raise ValueError(f"vcm_modules.{module.type}.channels: no figure for {sorted(missing)}")
         return self
+
+    def appearances(self, model: str) -> int:
+        return self.call_appearances[self.phone(model).kind].value
 
     def phone(self, model: str) -> PhoneModel:
         for phone in self.phones:

@@ -25,7 +25,7 @@ from emulator.rules.decision import (
     Decision,
     rejected,
 )
-from emulator.rules.parties import VOICEMAIL, Party
+from emulator.rules.parties import GROUP, VOICEMAIL, Party
 from emulator.rules.vcm import vcm_need
 
 if TYPE_CHECKING:
@@ -67,7 +67,15 @@ class CallTable:
         self.hang_up = self._make_hang_up()
 
     def plan(self, a: str, b: str) -> CallPlan:
-        return self._route(a, b)[_PLAN]
+        """What a call between a and b takes (b not a hunt group: its member is chosen per call)."""
+        plan = self._route(a, b)[_PLAN]
+        if not isinstance(plan, CallPlan):
+            raise ValueError(f"{b!r} is a hunt group: the plan depends on the member reached")
+        return plan
+
+    def reached(self, call_id: object) -> str:
+        """The party a call reached (for a call to a hunt group: the member)."""
+        return self.plan_of(call_id).b.name
 
     def _route(self, a: str, b: str) -> tuple:
         route = self._routes.get((a, b))
@@ -75,6 +83,11 @@ class CallTable:
             if a == b:
                 raise ValueError(f"a call needs two different parties, got {a!r} twice")
             pa, pb = self.core.party(a), self.core.party(b)
+            if pa.kind == GROUP:
+                raise ValueError(f"a hunt group cannot make calls ({a!r})")
+            if pb.kind == GROUP:  # the member is chosen at each call: see offer()
+                route = self._routes[(a, b)] = ((), 0, (), False, pb, None)
+                return route
             setup, connected = vcm_need(pa, pb)
             plan = CallPlan(pa, pb, pa.line_pools + pb.line_pools + (self.vcm,) * connected, setup - connected,
                             connected, tuple(p for p in (pa, pb) if p.needs_registration),
@@ -107,7 +120,13 @@ class CallTable:
             else:
                 route = routes.get((a, b)) or route_for(a, b)
                 last_a, last_b, last_route = a, b, route
-            _, setup, checks, voicemail, _, admit = route
+            _, setup, checks, voicemail, group, admit = route
+            if admit is None:  # a call to a hunt group: to its first free member
+                member = group.hunt(a)
+                if member is None:
+                    return refuse(Reason.EXTENSION_BUSY, group.name)
+                route = routes.get((a, member.name)) or route_for(a, member.name)
+                _, setup, checks, voicemail, _, admit = route
             for party in checks:
                 if not party.registered:
                     return refuse(Reason.NOT_REGISTERED, party.name)

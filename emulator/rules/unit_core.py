@@ -25,7 +25,7 @@ from emulator.rules.applications import Applications
 from emulator.rules.calls import CallTable
 from emulator.rules.configured import ConfiguredFeatures
 from emulator.rules.decision import CoreEvent
-from emulator.rules.parties import EXTENSION, TRUNK, VOICEMAIL, Party
+from emulator.rules.parties import EXTENSION, GROUP, TRUNK, VOICEMAIL, Party
 from emulator.rules.registrations import Registrar
 from emulator.rules.vcm import free_avaya_ip_endpoints, free_ip500_vcm_channels, vcm_channel_limit
 
@@ -56,6 +56,7 @@ class UnitCore:
         self.delta_server_clients = CountedPool(
             "delta_server_clients", self.model.capacity("delta_server_clients"), Reason.CAPACITY_REACHED)
         self.trunk_pools: dict[str, CountedPool] = {}
+        self.extension_pools: dict[str, CountedPool] = {}  # call appearances per extension
         self.parties: dict[str, Party] = {}
         self._build_parties()
 
@@ -89,10 +90,19 @@ class UnitCore:
                 line += (pool("ip500_voice_networking"),)  # needed on IP500 systems only [S17]
             self.parties[trunk.name] = Party(trunk.name, TRUNK, is_ip=trunk.is_ip, codec=trunk.codec,
                                              sip=trunk.type == "sip", line_pools=line, trunk=trunk)
+        catalogue = hardware_catalogue()
         for user in self.config.users:
-            phone = hardware_catalogue().phone(user.phone)
+            phone = catalogue.phone(user.phone)
+            appearances = user.call_appearances or catalogue.appearances(user.phone)
+            extension = CountedPool(f"ext:{user.extension}", appearances, Reason.EXTENSION_BUSY)
+            self.extension_pools[user.extension] = extension
             self.parties[user.extension] = Party(user.extension, EXTENSION, is_ip=phone.is_ip, codec=user.codec,
-                                                 user=user, phone=phone)
+                                                 user=user, phone=phone, line_pools=(extension,))
+        for group in self.config.groups:
+            party = Party(group.extension, GROUP, is_ip=False, codec="g711")
+            party.members = tuple(self.parties[m] for m in group.members)
+            party.rotary = group.hunting == "rotary"
+            self.parties[group.extension] = party
         voicemail = self.config.voicemail
         if voicemail is not None and voicemail.type == "embedded":
             # Embedded voicemail's free sessions: no Voicemail Pro license adds to them
@@ -195,4 +205,5 @@ class UnitCore:
         if self.embedded_voicemail_ports is not None:
             pools["embedded_voicemail_ports"] = self.embedded_voicemail_ports
         pools.update((pool.pool_id, pool) for pool in self.trunk_pools.values())
+        pools.update((pool.pool_id, pool) for pool in self.extension_pools.values())
         return pools

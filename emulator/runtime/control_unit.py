@@ -21,6 +21,7 @@ from emulator.licensing import InstalledLicense, KeyAuthority, SerialNumberError
 from emulator.rules import Decision, UnitCore
 from emulator.rules.calls import CallTable
 from emulator.rules.decision import ENDED
+from emulator.rules.parties import GROUP
 from emulator.runtime.clock import Clock, TimerHandle, VirtualClock
 from emulator.telemetry import EventSink
 from hardware.feature_keys import FeatureKey, FeatureKeyAbsentError, FeatureKeyError, open_feature_key
@@ -157,9 +158,11 @@ class ControlUnit:
         core = self.core
         decision = self._offer(call_id, a, b, now, answered, emergency)
         if self.sink.active:
-            self._event(now, "call.admitted" if decision.accepted else "call.rejected",
-                        {"call": call_id, "a": a, "b": b, "reason": decision.reason and decision.reason.value,
-                         "detail": decision.detail, "answered": answered})
+            data = {"call": call_id, "a": a, "b": b, "reason": decision.reason and decision.reason.value,
+                    "detail": decision.detail, "answered": answered}
+            if decision.accepted and core.parties[b].kind == GROUP:  # b: the member who took it
+                data["group"], data["b"] = b, core.calls.reached(call_id)
+            self._event(now, "call.admitted" if decision.accepted else "call.rejected", data)
         if core.events or core.deadline != self._scheduled_deadline:
             self._after_change()
         return decision

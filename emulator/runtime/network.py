@@ -81,10 +81,13 @@ class Network:
         decision, where = offer_scn_call(self.cores, call_id, from_unit, a, to_unit, b, self.clock.time(),
                                          answered=answered, emergency=emergency)
         if self.sink.active:
-            self.sink.emit(self.clock.time(), where, "call.admitted" if decision.accepted else "call.rejected",
-                           {"call": call_id, "a": f"{from_unit}/{a}", "b": f"{to_unit}/{b}",
-                            "reason": decision.reason and decision.reason.value, "detail": decision.detail,
-                            "answered": answered})
+            data = {"call": call_id, "a": f"{from_unit}/{a}", "b": f"{to_unit}/{b}",
+                    "reason": decision.reason and decision.reason.value, "detail": decision.detail,
+                    "answered": answered}
+            reached = self.cores[to_unit].calls.reached(call_id) if decision.accepted else b
+            if reached != b:  # a hunt group: b is the member who took the call
+                data["group"], data["b"] = data["b"], f"{to_unit}/{reached}"
+            self.sink.emit(self.clock.time(), where, "call.admitted" if decision.accepted else "call.rejected", data)
         if decision.accepted:
             self._routes[call_id] = (from_unit, to_unit)
         return decision, where

@@ -19,6 +19,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from math import log as _log
 
+from emulator.reasons import Reason
 from emulator.rules import Decision
 from emulator.rules.decision import ADMITTED
 from emulator.runtime.clock import INF, Clock
@@ -79,6 +80,7 @@ class CallSource:
         self.id_offset = id_offset
         self.attempts = 0
         self.rejected = 0
+        self.busy = 0  # refused because the called user (or every member of the group) was busy
         self.rejections: Counter[tuple[str, str]] = Counter()
         self.carried_s = 0.0  # admitted calls' occupancy (ringing + talk) up to observe_until
         self.observe_until = observe_until
@@ -198,9 +200,13 @@ class CallSource:
         return step
 
     def _refused(self, decision: Decision) -> None:
+        """Count a refusal. A busy user is not blocking: those attempts never reached a line
+        or a license, so they are kept out of the blocking outcomes (docs/scenarios.md)."""
         self.rejected += 1
         self.rejections[(decision.reason.value if decision.reason else "", decision.detail)] += 1
-        if self.outcomes is not None:
+        if decision.reason is Reason.EXTENSION_BUSY:
+            self.busy += 1
+        elif self.outcomes is not None:
             self.outcomes.append(1)
 
     def offered_erlangs(self, start: float, end: float) -> float:

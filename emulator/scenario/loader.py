@@ -147,7 +147,8 @@ def _check_references(scenario: Scenario, units: list[UnitConfig], path: Path, r
     """Parties, users and pools named by events, traffic and expectations must exist (each
     one that does not is added to problems)."""
     by_name = {u.name: u for u in units}
-    parties = {u.name: {"voicemail", *(t.name for t in u.trunks), *(x.extension for x in u.users)} for u in units}
+    parties = {u.name: {"voicemail", *(t.name for t in u.trunks), *(x.extension for x in u.users),
+                        *(g.extension for g in u.groups)} for u in units}
     users = {u.name: {x.name for x in u.users} for u in units}
 
     def party(ref: str, default_unit: str, where: str) -> None:
@@ -215,6 +216,7 @@ def pool_names(unit: UnitConfig) -> set[str]:
     names = set(unit.release_data().pools) | {"vcm_channels", "ip_extensions", "delta_server_clients"}
     if unit.voicemail is not None and unit.voicemail.type == "embedded":
         names.add("embedded_voicemail_ports")
+    names |= {f"ext:{u.extension}" for u in unit.users}
     return names | {f"trunk:{t.name}" for t in unit.trunks}
 
 

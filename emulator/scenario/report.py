@@ -64,6 +64,12 @@ def render(result: RunResult, console: Console) -> None:
             console.print(f"VCM: {vcm['effective']} channels, peak {vcm['peak']} "
                           f"({vcm['peak'] / vcm['effective']:.0%}), mean utilisation "
                           f"{vcm['mean_in_use'] / vcm['effective']:.1%}")
+        if unit["extensions"]:
+            busy = [e for e in unit["extensions"] if e["busy"]]
+            console.print(f"Extensions: {len(unit['extensions'])} took calls; "
+                          + (f"{sum(e['busy'] for e in busy):,} calls found the user busy ("
+                             + ", ".join(f"{e['extension']} {e['busy']:,}" for e in busy[:8])
+                             + (", …" if len(busy) > 8 else "") + ")" if busy else "no call found a user busy"))
         calls = unit["calls"]
         console.print(f"Calls: {calls['admitted']:,} admitted, {calls['rejected']:,} rejected "
                       f"({_refusals(calls['rejections'])}), {calls['active_at_end']} up at the end")
@@ -98,11 +104,13 @@ def render(result: RunResult, console: Console) -> None:
             console.print(line)
     if data["traffic"]:
         console.print()
-        table = _table("Traffic", ["traffic", "unit", "attempts", "admitted", "blocked", "blocking", "offered E",
+        table = _table("Traffic", ["traffic", "unit", "attempts", "admitted", "busy user", "blocked", "blocking",
+                                   "offered E",
                                    "carried E", f"channels for {data['traffic'][0]['sizing']['grade_of_service']:g}",
                                    "refused by"])
         for t in data["traffic"]:
-            table.add_row(t["name"], t["unit"], f"{t['attempts']:,}", f"{t['admitted']:,}", f"{t['rejected']:,}",
+            table.add_row(t["name"], t["unit"], f"{t['attempts']:,}", f"{t['admitted']:,}", f"{t['busy']:,}",
+                          f"{t['blocked']:,}",
                           f"{t['blocking']:.2%}", f"{t['offered_erlangs']:.2f}",
                           "-" if t["carried_erlangs"] is None else f"{t['carried_erlangs']:.2f}",
                           _channels(t["sizing"]["channels_needed"]), _refusals(t["rejections"]))

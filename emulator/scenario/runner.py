@@ -304,8 +304,15 @@ class ScenarioRunner:
         span = max(1e-9, reached - self.start)
         for name, unit in self.network.units.items():
             core = unit.core
-            pools = []
+            pools, extensions = [], []
             for pool_id, pool in unit.pools().items():
+                if pool_id.startswith("ext:"):  # call appearances: busy users, reported apart
+                    if pool.peak or pool.refusals:
+                        extensions.append({"extension": pool_id[4:], "appearances": pool.effective,
+                                           "peak": pool.peak, "in_use_at_end": pool.in_use,
+                                           "mean_in_use": pool.area_until(reached) / span,
+                                           "busy": sum(pool.refusals.values())})
+                    continue
                 interesting = pool.peak or pool.effective or pool.refusals or getattr(pool, "licensed", 0)
                 if not interesting:
                     continue
@@ -328,6 +335,7 @@ class ScenarioRunner:
                               "expires_at": utc_text(lic.expires_at) if lic.expires_at else None}
                              for lic in core.engine.licenses()],
                 "pools": pools,
+                "extensions": extensions,
                 "calls": {"admitted": unit.stats.calls_admitted, "rejected": unit.stats.calls_rejected,
                           "active_at_end": len(core.calls.active),
                           "rejections": [{"reason": r, "detail": d, "count": n}
@@ -358,8 +366,11 @@ class ScenarioRunner:
             busy = source.busy_erlangs(begin, reached)
             traffic.append({
                 "name": spec.name, "unit": scenario.unit_name(spec.unit), "attempts": source.attempts,
-                "admitted": source.admitted, "rejected": source.rejected,
-                "blocking": source.rejected / source.attempts if source.attempts else 0.0,
+                "admitted": source.admitted, "rejected": source.rejected, "busy": source.busy,
+                "blocked": source.rejected - source.busy,
+                "blocking": ((source.rejected - source.busy) / (source.attempts - source.busy)
+                             if source.attempts > source.busy else 0.0),
+                "busy_ratio": source.busy / source.attempts if source.attempts else 0.0,
                 "offered_erlangs": offered, "busy_erlangs": busy,
                 "carried_erlangs": None if self.interrupted else source.carried_s / max(1e-9, reached - begin),
                 "rejections": [{"reason": r, "detail": d, "count": n} for (r, d), n in sorted(source.rejections.items())],

@@ -334,9 +334,11 @@ units:
     licenses: [{feature: sip_trunk_channels, instances: 4}]
     trunks: [{name: sip1, type: sip, channels: 10}]
     vcm_modules: [{type: ip400_vcm10}]
-    users: [{name: a, extension: "201"}]
+    users: [{name: a, extension: "201"}, {name: b, extension: "202"}, {name: c, extension: "203"},
+            {name: d, extension: "204"}, {name: e, extension: "205"}, {name: f, extension: "206"}]
+    groups: [{name: desk, extension: "500", members: ["201", "202", "203", "204", "205", "206"]}]
 traffic:
-  - {name: t, from: sip1, to: "201", erlangs: 3, holding: {mean: 3m}}
+  - {name: t, from: sip1, to: "500", erlangs: 3, holding: {mean: 3m}}
 expect:
   - {peak: {pool: sip_trunk_channels}, equals: 4}
   - {license: {feature: sip_trunk_channels}, status: Valid}

@@ -20,7 +20,12 @@ def keys(*specs, serial: str = SERIAL) -> list[str]:
 
 
 def user(ext: str, phone: str = "analog", **kw) -> dict:
-    return {"name": kw.pop("name", f"user{ext}"), "extension": ext, "phone": phone, **kw}
+    """A user. Rule tests give extensions 10 call appearances (the most a user can have), so
+    that they test the rule at hand, not busy extensions; tests of busy extensions pass
+    call_appearances=None for the phone's own number."""
+    kw.setdefault("call_appearances", 10)
+    return {"name": kw.pop("name", f"user{ext}"), "extension": ext, "phone": phone,
+            **{k: v for k, v in kw.items() if v is not None}}
 
 
 def build(*, release: str = "6.0", model: str = "IP500", licenses=(), users=(), trunks=(), vcm=(),

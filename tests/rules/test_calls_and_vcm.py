@@ -260,3 +260,50 @@ def test_calls_need_two_different_known_parties():
     assert in_use(core, "sip_trunk_channels") == 0  # the duplicate was rolled back
     with pytest.raises(LookupError, match="no active call"):
         core.calls.hang_up("nope", T0)
+
+
+# -- busy extensions and hunt groups ---------------------------------------------------------
+
+def test_an_analog_extension_takes_one_call_and_an_ip_phone_three():
+    """Call appearances (hardware.yaml, assumptions): an analog phone holds one call; phones
+    with buttons get three by default. A call beyond is refused extension_busy, which is not
+    a license refusal, and nothing is taken for it."""
+    core = sip_unit(licensed=20, users=[user("201", call_appearances=None), user("202", "9620", call_appearances=None)])
+    assert core.calls.offer(1, "sip1", "201", T0).accepted
+    busy = core.calls.offer(2, "sip1", "201", T0)
+    assert (busy.reason, busy.detail) == (R.EXTENSION_BUSY, "ext:201")
+    assert in_use(core, "sip_trunk_channels") == 1 and in_use(core, "trunk:sip1") == 1
+    assert [core.calls.offer(10 + i, "sip1", "202", T0).accepted for i in range(4)] == [True, True, True, False]
+    core.calls.hang_up(1, T0 + 60)
+    assert core.calls.offer(3, "sip1", "201", T0 + 60).accepted
+
+
+def test_one_analog_extension_no_longer_carries_thousands_of_calls():
+    core = sip_unit(licensed=100, trunk_channels=100, vcm=("vcm64", "vcm64"), users=[user("201", call_appearances=None)])
+    admitted = sum(core.calls.offer(i, "sip1", "201", T0).accepted for i in range(1000))
+    assert admitted == 1 and core.calls.rejections[("extension_busy", "ext:201")] == 999
+
+
+@pytest.mark.parametrize(("hunting", "expected"), [("sequential", ["201", "202", "201"]),
+                                                   ("rotary", ["201", "202", "203"])])
+def test_hunt_groups_ring_the_first_free_member(hunting, expected):
+    members = [user(e, call_appearances=None) for e in ("201", "202", "203")]
+    core = sip_unit(licensed=20, users=members,
+                    groups=[{"name": "sales", "extension": "500", "members": ["201", "202", "203"], "hunting": hunting}])
+    assert core.calls.offer(1, "sip1", "500", T0).accepted and core.calls.reached(1) == "201"
+    assert core.calls.offer(2, "sip1", "500", T0).accepted and core.calls.reached(2) == "202"
+    core.calls.hang_up(1, T0 + 1)
+    assert core.calls.offer(3, "sip1", "500", T0 + 1).accepted
+    assert [core.calls.reached(c) for c in (1, 2, 3) if c in core.calls.active] == expected[1:]
+    assert core.calls.reached(3) == expected[2]
+
+
+def test_a_hunt_group_with_every_member_busy_refuses_extension_busy():
+    core = sip_unit(licensed=20, users=[user("201", call_appearances=None), user("202", "9620", call_appearances=None)],
+                    groups=[{"name": "sales", "extension": "500", "members": ["201", "202"]}])
+    assert sum(core.calls.offer(i, "sip1", "500", T0).accepted for i in range(4)) == 4  # 1 + 3 appearances
+    refused = core.calls.offer(9, "sip1", "500", T0)
+    assert (refused.reason, refused.detail) == (R.EXTENSION_BUSY, "500")
+    core.registrar.unregister("202", T0 + 1)  # an unregistered member takes no calls
+    with pytest.raises(ValueError, match="hunt group cannot make calls"):
+        core.calls.offer(10, "500", "201", T0 + 1)

@@ -55,10 +55,12 @@ def test_voicemail_pro_falls_back_to_lite_when_its_license_goes():
 
 
 def test_licenses_over_capacity_do_not_work_at_runtime():
-    core = build(licenses=keys(("sip_trunk_channels", 200)), trunks=[sip(channels=200)], users=[user("201")],
+    users = [user(str(200 + i)) for i in range(20)]
+    core = build(licenses=keys(("sip_trunk_channels", 200)), trunks=[sip(channels=200)], users=users,
+                 groups=[{"name": "all", "extension": "500", "members": [u["extension"] for u in users]}],
                  vcm=["vcm64", "vcm64"])
-    assert sum(core.calls.offer(i, "sip1", "201", T0).accepted for i in range(130)) == 128
-    assert core.calls.offer(999, "sip1", "201", T0).reason is R.CAPACITY_REACHED
+    assert sum(core.calls.offer(i, "sip1", "500", T0).accepted for i in range(130)) == 128
+    assert core.calls.offer(999, "sip1", "500", T0).reason is R.CAPACITY_REACHED
 
 
 def test_installing_a_license_mid_run_takes_effect_at_once():

@@ -27,7 +27,8 @@ units:
       - {feature: ip500_voice_networking, instances: 8}
     vcm_modules: [{type: vcm32}]
     trunks: [{name: to-branch, type: h323_scn, peer: branch, channels: 8}]
-    users: [{name: c1, extension: "201", phone: analog}, {name: c2, extension: "202", phone: analog}]
+    users: [{name: c1, extension: "201", phone: analog, call_appearances: 10},
+            {name: c2, extension: "202", phone: analog, call_appearances: 10}]
   - name: branch
     feature_key: virtual:40000002
     voicemail: {central: central}
@@ -35,7 +36,9 @@ units:
       - {feature: ip500_voice_networking, instances: 8}
     vcm_modules: [{type: vcm32}]
     trunks: [{name: to-central, type: h323_scn, peer: central, channels: 8}]
-    users: [{name: b1, extension: "301", phone: analog}]
+    users: [{name: b1, extension: "301", phone: analog, call_appearances: 10},
+            {name: b2, extension: "302", phone: analog, call_appearances: 10},
+            {name: b3, extension: "303", phone: analog, call_appearances: 10}]
 """
 
 CASES = {
@@ -81,7 +84,7 @@ def test_remote_voicemail_traffic_is_refused_at_the_centre_when_its_ports_run_ou
     """The branch holds no Voicemail Pro: its callers use the central unit's 4 ports."""
     data = play(tmp_path, """
         traffic:
-          - {name: t, unit: branch, from: "301", to: voicemail, erlangs: 8, holding: {mean: 60s}}
+          - {name: t, unit: branch, from: ["301", "302", "303"], to: voicemail, erlangs: 8, holding: {mean: 60s}}
         """)
     t = data["traffic"][0]
     assert {r["reason"] for r in t["rejections"]} == {"license_exhausted"}

@@ -22,7 +22,7 @@ def run(capsys, *argv):
 def test_run_prints_the_report_and_exits_0(capsys):
     code, out, err = run(capsys, "run", MAIN_SCENARIO, "--no-progress")
     assert code == 0, err
-    for text in ("License pools and resources", "sip_trunk_channels", "VCM:", "Traffic", "Expectations", "7 passed"):
+    for text in ("License pools and resources", "sip_trunk_channels", "VCM:", "Traffic", "Expectations", "8 passed"):
         assert text in out
 
 
@@ -32,7 +32,7 @@ def test_failed_expectations_exit_1_with_an_account(capsys, tmp_path):
     scenario.write_text(text)
     code, out, err = run(capsys, "run", scenario, "--no-progress")
     assert code == 1
-    assert "FAIL" in out and "1 of 7 expectations failed" in err and "expected >= 50000" in err
+    assert "FAIL" in out and "1 of 8 expectations failed" in err and "expected >= 50000" in err
 
 
 def test_events_are_written_and_read_back(capsys, tmp_path):
@@ -119,4 +119,4 @@ def test_bad_options(capsys, argv, message):
 
 def test_the_progress_bar_does_not_disturb_the_run(capsys):
     code, out, err = run(capsys, "run", MAIN_SCENARIO, "--progress")
-    assert code == 0 and "7 passed" in out
+    assert code == 0 and "8 passed" in out

@@ -40,12 +40,14 @@ def run_mmnn(channels: int, erlangs: float, calls: int, seed: int):
         code_keys = keys(("sip_trunk_channels", channels))
         config = UnitConfig(licenses=code_keys, vcm_modules=[{"type": "vcm64"}],
                             trunks=[{"name": "sip1", "type": "sip", "channels": 64}],
-                            users=[{"name": "op", "extension": "201", "phone": "analog"}])
+                            users=[{"name": f"op{i}", "extension": str(201 + i), "phone": "analog"} for i in range(40)],
+                            groups=[{"name": "ops", "extension": "500", "hunting": "rotary",
+                                     "members": [str(201 + i) for i in range(40)]}])
         clock = VirtualClock(T0)
         unit = ControlUnit(config, clock)
         await unit.start()
         offer, hang_up, _ = unit.call_functions()
-        source = poisson_calls(clock, offer, hang_up, "sip1", "201", rate_per_s=erlangs / 180.0, mean_hold_s=180.0,
+        source = poisson_calls(clock, offer, hang_up, "sip1", "500", rate_per_s=erlangs / 180.0, mean_hold_s=180.0,
                                calls=calls, seed=seed, record=True)
         source.start()
         await clock.run()
