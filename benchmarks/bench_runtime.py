@@ -41,15 +41,20 @@ from firmware_models import feature_codes  # noqa: E402
 
 T0 = 1_800_000_000.0
 SERIAL = "12345678"
+GROUP = "500"
 
 
 def unit_config(channels: int, trunk_channels: int, vcm: list[str]) -> UnitConfig:
     authority = KeyAuthority.development()
     code = feature_codes().by_id["sip_trunk_channels"]
     key = authority.issue(LicenseFields(code, channels, int(T0) - 86_400), SERIAL)
+    # The calls go to a rotary hunt group with more analog members than there are channels:
+    # no caller finds every member busy, so the licenses alone decide, as in the reference.
+    members = [str(1000 + i) for i in range(trunk_channels + 32)]
     return UnitConfig(licenses=[key], vcm_modules=[{"type": t} for t in vcm],
                       trunks=[{"name": "sip1", "type": "sip", "channels": trunk_channels}],
-                      users=[{"name": "operator", "extension": "201", "phone": "analog"}])
+                      users=[{"name": f"agent{m}", "extension": m, "phone": "analog"} for m in members],
+                      groups=[{"name": "agents", "extension": GROUP, "hunting": "rotary", "members": members}])
 
 
 async def _emulate(config: UnitConfig, erlangs: float, hold: float, calls: int, seed: int) -> tuple[int, float, ControlUnit]:
@@ -57,7 +62,7 @@ async def _emulate(config: UnitConfig, erlangs: float, hold: float, calls: int, 
     unit = ControlUnit(config, clock)
     await unit.start()
     offer, hang_up, _ = unit.call_functions()
-    source = poisson_calls(clock, offer, hang_up, "sip1", "201",
+    source = poisson_calls(clock, offer, hang_up, "sip1", GROUP,
                            rate_per_s=erlangs / hold, mean_hold_s=hold, calls=calls, seed=seed)
     source.start()
     started = time.perf_counter()
@@ -114,14 +119,14 @@ def memory_per_active_call(active: int = 128) -> float:
         unit = ControlUnit(config, clock)
         await unit.start()
         offer, hang_up = unit.offer_call_now, unit.hang_up_now
-        for i in range(100):  # warm caches (plans, decisions) before measuring
-            offer(i, "sip1", "201")
+        for i in range(400):  # warm caches (routes to every member, decisions) before measuring
+            offer(i, "sip1", GROUP)
             hang_up(i)
         gc.collect()
         tracemalloc.start()
         before = tracemalloc.get_traced_memory()[0]
         for i in range(active):
-            assert offer(i, "sip1", "201")[0]
+            assert offer(i, "sip1", GROUP)[0]
             clock.schedule(T0 + 3600.0 + i, hang_up, (i,))
         after = tracemalloc.get_traced_memory()[0]
         tracemalloc.stop()
@@ -139,7 +144,7 @@ def busy_hour(calls_per_hour: int = 2_560, hold: float = 180.0) -> tuple[float, 
         unit = ControlUnit(config, clock)
         await unit.start()
         offer, hang_up, _ = unit.call_functions()
-        source = poisson_calls(clock, offer, hang_up, "sip1", "201",
+        source = poisson_calls(clock, offer, hang_up, "sip1", GROUP,
                                rate_per_s=calls_per_hour / 3600.0, mean_hold_s=hold, calls=10**9, seed=7)
         source.start()
         started = time.perf_counter()
