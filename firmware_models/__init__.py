@@ -8,6 +8,7 @@ from firmware_models.loader import (
     hardware_catalogue,
     load_release,
     load_release_file,
+    sources,
 )
 from firmware_models.schema import (
     IP_PHONE_KINDS,
@@ -42,4 +43,5 @@ __all__ = [
     "feature_codes",
     "load_release",
     "load_release_file",
+    "sources",
 ]

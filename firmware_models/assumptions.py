@@ -39,17 +39,23 @@ def collect_assumptions(release: Release) -> list[AssumptionEntry]:
     for lset in release.license_sets:
         if lset.assumption:
             out.append(AssumptionEntry(rel, f"license_sets.{lset.id}", str(lset.expands_to), lset.assumption))
-    for name, policy in (("endpoints", release.endpoints), ("vcm", release.vcm)):
+    for name, policy in (("endpoints", release.endpoints), ("vcm", release.vcm), ("voicemail", release.voicemail)):
         if policy.assumption:
             out.append(AssumptionEntry(rel, name, "see the data file", policy.assumption))
+    for name in ("lite_ports", "embedded_ports"):
+        fig = getattr(release.voicemail, name)
+        if fig.assumption:
+            out.append(AssumptionEntry(rel, f"voicemail.{name}", str(fig.value), fig.assumption))
     for general in release.assumptions:
         out.append(AssumptionEntry(rel, f"assumptions: {general.topic}", general.choice, general.reason))
     return out
 
 
 def collect_hardware_assumptions(catalogue: HardwareCatalogue) -> list[AssumptionEntry]:
-    out = [AssumptionEntry("all", f"hardware.phones.{p.model}", p.kind, p.assumption)
-           for p in catalogue.phones if p.assumption]
+    out = [AssumptionEntry("all", f"hardware.call_appearances.{kind}", str(fig.value), fig.assumption)
+           for kind, fig in catalogue.call_appearances.items() if fig.assumption]
+    out += [AssumptionEntry("all", f"hardware.phones.{p.model}", p.kind, p.assumption)
+            for p in catalogue.phones if p.assumption]
     out += [AssumptionEntry("all", f"hardware.vcm_modules.{m.type}", str(m.channels), m.assumption)
             for m in catalogue.vcm_modules if m.assumption]
     return out

@@ -57,6 +57,15 @@ def load_release_file(path: Path) -> Release:
     return release
 
 
+SOURCES_FILE = Path(__file__).parent / "sources.yaml"
+
+
+@functools.cache
+def sources() -> dict[str, dict[str, str]]:
+    """Source tag -> {title, covers}: the public titles the data and docs cite by tag."""
+    return _read_yaml(SOURCES_FILE)
+
+
 @functools.cache
 def hardware_catalogue() -> HardwareCatalogue:
     """Telephone models and VCM module types (the same in every release)."""

@@ -16,7 +16,7 @@ Identifier = str  # snake_case; checked by the pattern on each field that holds 
 ID_PATTERN = r"^[a-z][a-z0-9_]*$"
 
 ConsumptionKind = Literal["when_configured", "at_registration", "while_in_use", "while_running"]
-"""When an instance of a pool is taken: the seed's 'when configured' versus 'when used',
+"""When an instance of a pool is taken: the licensing document's [S1] 'when configured' versus 'when used',
 with 'used' split into the three ways the product uses things."""
 
 FeatureKeyType = Literal["smart_card", "sd_card", "serial", "parallel", "usb"]
@@ -270,7 +270,7 @@ class PhoneModel(_Provenance):
     kind: PhoneKind
     family: str
     vpnremote: bool = False
-    """Can run the Avaya VPNremote client (5610 and 5621 only, per the seed)."""
+    """Can run the Avaya VPNremote client (5610 and 5621 only, per the licensing document [S1])."""
 
     @property
     def is_ip(self) -> bool:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
+
 from typing import Annotated
 
 import typer
 
-from firmware_models import Release, available_releases, hardware_catalogue, load_release
+from firmware_models import Release, available_releases, hardware_catalogue, load_release, sources
 from firmware_models.assumptions import collect_assumptions, collect_hardware_assumptions
 from emulator.cli.output import UserError, console, print_json, table
 
@@ -119,12 +121,56 @@ def list_assumptions(
     """Every value the data chose where the reference material is silent."""
     entries = all_assumptions()
     if json_out:
-        print_json([{"release": e.release, "where": e.where, "value": e.value, "reason": e.reason} for e in entries])
+        print_json([{"release": e.release, "where": e.where, "value": e.value, "reason": e.reason,
+                     "sources": {tag: title for tag, title in cited(e.reason)}} for e in entries])
     elif markdown:
         print(assumptions_markdown(entries), end="")
     else:
-        console().print(table("Assumptions", ["release", "where", "value", "reason"],
-                              [[e.release, e.where, e.value, e.reason] for e in entries]))
+        console().print(table("Assumptions", ["release", "where", "value", "reason", "sources cited"],
+                              [[e.release, e.where, e.value, e.reason,
+                                "; ".join(f"{tag}: {title}" for tag, title in cited(e.reason))] for e in entries]))
+
+
+_TAG = re.compile(r"\bS\d{1,2}\b")
+
+
+def cited(text: str) -> list[tuple[str, str]]:
+    """(tag, public title) of every source tag in a text, in order."""
+    titles = sources()
+    return [(tag, titles[tag]["title"]) for tag in dict.fromkeys(_TAG.findall(text)) if tag in titles]
+
+
+@app.command("sources")
+def list_sources(
+    json_out: JsonOpt = False,
+    markdown: Annotated[bool, typer.Option("--markdown", help="Print the Markdown of docs/sources.md.")] = False,
+) -> None:
+    """The sources the data cites by tag (S1, S8...), with their public titles."""
+    if json_out:
+        print_json(sources())
+    elif markdown:
+        print(sources_markdown(), end="")
+    else:
+        console().print(table("Sources", ["tag", "title", "what we take from it"],
+                              [[tag, s["title"], s["covers"]] for tag, s in sources().items()]))
+
+
+def sources_markdown() -> str:
+    lines = [
+        "# Sources",
+        "",
+        "The data files, the docs and `ipo-emu models` cite sources by tag, e.g. [S8]. These are",
+        "their public titles; S1, the licensing overview, is the document the product is built",
+        "from. `[later]` in the data marks a source about a later release than the one it is",
+        "used for. This page is generated from `firmware_models/sources.yaml`:",
+        "",
+        "    ipo-emu models sources --markdown > docs/sources.md",
+        "",
+        "| tag | title | what we take from it |",
+        "|---|---|---|",
+    ]
+    lines += [f"| {tag} | {_cell(s['title'])} | {_cell(s['covers'])} |" for tag, s in sources().items()]
+    return "\n".join(lines) + "\n"
 
 
 def all_assumptions() -> list:
@@ -137,9 +183,10 @@ def assumptions_markdown(entries: list) -> str:
     lines = [
         "# Assumptions in the firmware data",
         "",
-        "Where the reference material (`../shared/reference/ipoffice-licensing-facts.md`) is silent or",
-        "unconfirmed, the data files under `firmware_models/releases/` choose a value and mark it with",
-        "`assumption:`. This page lists every one of them. It is generated — do not edit by hand:",
+        "Where the sources ([sources.md](sources.md)) are silent or unconfirmed, the data files under",
+        "`firmware_models/` choose a value and mark it with `assumption:`. This page lists every one",
+        "of them; the tags in the reasons are resolved to titles in sources.md. It is generated — do",
+        "not edit by hand:",
         "",
         "    ipo-emu models assumptions --markdown > docs/assumptions.md",
         "",

@@ -6,7 +6,7 @@
   Phone Manager Pro and a Phone Manager Pro IP Audio Enabled instance (assumption: the
   document names "the appropriate license or licenses", and its UCSB sets give each user
   exactly one of both).
-- SoftConsole: only users configured for it, one license each, at most 4 per system (seed).
+- SoftConsole: only users configured for it, one license each, at most 4 per system [S1].
 - CCC Wallboard, CCC Reporter and Compact Business Center read from the unit's Delta Server.
   It must be running, serves at most 80 clients, and each client takes its own license
   while it runs [S24].

@@ -6,7 +6,7 @@
   registers, but for emergency calls only. When an instance frees, waiting IP DECT handsets
   are served first, then other Avaya IP phones in registration order [S8][S29].
 - A third-party IP phone takes a 3rd Party IP End-points instance, and cannot register when
-  none is free (seed, [S29]).
+  none is free [S1][S29].
 - VPNremote: only the 5610 and 5621 run the client [S1]. Each takes a VPN IP Extensions
   instance, and is refused when none is free; from 6.0 on the IP500 and IP500 V2 VPN phones
   are Avaya IP endpoints instead [S8].

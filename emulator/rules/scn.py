@@ -1,6 +1,6 @@
 """Calls across a Small Community Network: admitted at both units, or at neither.
 
-Each unit has its own feature key and licenses (seed). A call from unit A to unit B runs
+Each unit has its own feature key and licenses [S1]. A call from unit A to unit B runs
 over the H.323 line between them. At A it joins the caller to the line to B; at B it joins
 the line from A to the called party. Each end applies its own rules: line channels, IP500
 Voice Networking licenses on IP500 systems, VCM channels as its local parties need

@@ -5,7 +5,7 @@ The rules, from the reference sheet (section 3) and the seed:
   the whole call [S12][S13];
 - two IP parties with the same codec talk directly: no channel once connected [S9][S12];
   with different codecs, one channel per side (two) [S12];
-- a SIP call holds a channel during set-up, even when it then talks directly [seed][S28];
+- a SIP call holds a channel during set-up, even when it then talks directly [S1][S28];
 - an IP party on hold hears music from the TDM bus: one channel while held [S12];
 - each IP party in a conference needs one channel [S12];
 - an IP phone calling the voicemail server needs one (voicemail is a TDM data call) [S9][S14].

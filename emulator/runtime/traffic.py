@@ -5,7 +5,7 @@ change in steps (ramps), with fixed, exponential or lognormal holding times. All
 from one random.Random, in the reference models' order: the inter-arrival time; then the
 parties, when a mix offers a choice; then the holding time, only if the call is admitted.
 With single parties, exponential holding and a constant rate, the sample path is exactly
-that of ../shared/bench's SimPy and heapq models.
+that of the reference SimPy and heapq models of M/M/N/N (a test checks it).
 """
 
 from __future__ import annotations

@@ -35,7 +35,7 @@ def test_valid_key_on_its_own_feature_key(r60, authority):
 
 
 def test_key_of_another_unit_is_invalid(r60, authority):
-    """One unit's feature key never validates another unit's licenses (seed)."""
+    """One unit's feature key never validates another unit's licenses [S1]."""
     key = make_key(authority, "sip_trunk_channels", 10, serial=OTHER_SERIAL)
     engine = make_engine(r60, authority, keys=[key])
     lic = engine.licenses()[0]
