@@ -93,7 +93,8 @@ def test_an_scn_is_limited_to_16_systems_before_5_0():
 
 
 def test_units_not_joined_by_lines_are_not_one_network():
-    """The SCN limits and the uniqueness of extensions apply per network: 40 standalone units
+    """"The Feature Key associated with one IP Office system cannot be used to validate the
+    licenses of another IP Office system" [S1]: across every unit of a run. The SCN limits and the uniqueness of extensions apply per network: 40 standalone units
     in one emulator, each with extension 201, are fine."""
     configs = [UnitConfig(name=f"u{i}", release="4.2", feature_key=f"virtual:{4000 + i:08d}", users=[user("201")])
                for i in range(40)]
@@ -113,6 +114,8 @@ class DongleLike(VirtualFeatureKey):
 
 
 async def test_a_device_reporting_another_units_serial_is_refused_when_read():
+    """[S1]: each control unit must have its own feature key. A dongle's serial is known only
+    when read, so the network checks it then."""
     central, remote = central_and_remote()
     net = Network([central, remote], VirtualClock(T0))
     events = []
