@@ -66,7 +66,7 @@ ReleaseName = Annotated[str, BeforeValidator(release_as_text)]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True, allow_inf_nan=False)
 
 
 class VcmModuleConfig(_Strict):
@@ -190,9 +190,9 @@ class UnitConfig(_Strict):
     """The IP Office release, e.g. \"6.0\" or \"4.2\"."""
     feature_key: str = "virtual:12345678"
     """A feature-key URL: virtual:SERIAL, smartcard:SERIAL, sdcard:SERIAL, serial://PORT, usb:VID:PID."""
-    feature_key_check_s: float | None = Field(default=None, gt=0)
+    feature_key_check_s: float | None = Field(default=None, gt=0, le=86_400)
     """How often a polled key (serial, USB) is re-read; default: the release's check interval."""
-    grace_period_s: float | None = Field(default=None, ge=0)
+    grace_period_s: float | None = Field(default=None, ge=0, le=365 * 86_400)
     licenses: list[str] = Field(default_factory=list)
     """License keys installed at the start."""
     vcm_modules: list[VcmModuleConfig] = Field(default_factory=list)

@@ -13,6 +13,8 @@ from pathlib import Path
 import yaml
 from pydantic import ValidationError
 
+from emulator.bounded_input import SCENARIO_MAX_BYTES, InputError, read_text
+from emulator.scenario.yaml_input import YamlInputError, load_yaml
 from emulator.config import UnitConfig
 from emulator.licensing import KeyAuthority, SerialNumberError
 from emulator.licensing.issuer import IssueError, order_keys
@@ -47,28 +49,22 @@ class LoadedScenario:
 
 
 def load_scenario(path: str | Path, authority: KeyAuthority | None = None) -> LoadedScenario:
+    """Read and check a scenario file: a regular file of at most SCENARIO_MAX_BYTES."""
     path = Path(path)
     authority = authority or KeyAuthority.development()
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ScenarioError(f"{path}: no such file") from None
-    except OSError as exc:
-        raise ScenarioError(f"{path}: cannot read: {exc.strerror}") from None
-    except UnicodeDecodeError as exc:
-        raise ScenarioError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+        text = read_text(path, "scenario", SCENARIO_MAX_BYTES)
+    except InputError as exc:
+        raise ScenarioError(str(exc).removeprefix("scenario ")) from None
     return parse_scenario(text, path, authority)
 
 
 def parse_scenario(text: str, path: Path, authority: KeyAuthority) -> LoadedScenario:
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f":{mark.line + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ScenarioError(f"{path.name}{where}: invalid YAML: {problem}") from None
+        root, data = load_yaml(text)
+    except YamlInputError as exc:
+        where = f":{exc.line}" if exc.line is not None else ""
+        raise ScenarioError(f"{path.name}{where}: {exc}") from None
     if not isinstance(data, dict):
         raise ScenarioError(f"{path.name}: a scenario is a mapping with name, duration, units…")
     try:

@@ -6,6 +6,7 @@ Times and durations are written as seconds or with a unit: 90s, 15m, 2h, 60d.
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import UTC, datetime
 from typing import Annotated, Literal
@@ -17,21 +18,33 @@ from emulator.licensing import KeyFormatError, normalize_key_text
 from emulator.reasons import Reason
 from emulator.rules.applications import APPLICATIONS
 
-_DURATION = re.compile(r"^\s*(-?\d+(?:\.\d+)?)\s*(ms|s|m|min|h|d)?\s*$")
+_DURATION = re.compile(r"^\s*(-?[0-9]+(?:\.[0-9]+)?)\s*(ms|s|m|min|h|d)?\s*$", re.ASCII)
+DAY = 86_400.0
+MAX_SAMPLES = 100_000
+"""Samples per pool a run may keep for the plot (sample_interval is bounded by it)."""
+YEAR = 365 * DAY
 _UNIT_SECONDS = {None: 1.0, "ms": 0.001, "s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, "d": 86400.0}
 
 
 def parse_duration(value: object) -> float:
-    """Seconds from 90, 90.5, '90s', '15m', '2h', '60d' (negative allowed where a field says so)."""
+    """Seconds from 90, 90.5, '90s', '15m', '2h', '60d' (negative allowed where a field says so).
+
+    Digits are ASCII only, and the result is a finite number of at most 100 years either way
+    (each field bounds it further)."""
     if isinstance(value, bool):
         raise ValueError("expected a duration such as 90s, 15m, 2h or 60d")
+    seconds: float | None = None
     if isinstance(value, int | float):
-        return float(value)
-    if isinstance(value, str):
+        seconds = float(value) if abs(value) < 1e300 else math.inf
+    elif isinstance(value, str) and len(value) <= 40:
         match = _DURATION.match(value)
         if match:
-            return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
-    raise ValueError(f"{value!r} is not a duration such as 90s, 15m, 2h or 60d")
+            seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+    if seconds is None:
+        raise ValueError(f"{str(value)[:40]!r} is not a duration such as 90s, 15m, 2h or 60d")
+    if not math.isfinite(seconds) or abs(seconds) > 100 * YEAR:
+        raise ValueError(f"{str(value)[:40]!r} is not a duration of at most 100 years")
+    return seconds
 
 
 _UNITS = "(ms|s|m|min|h|d)?"
@@ -43,10 +56,14 @@ def _duration_schema(sign: str, number: dict) -> WithJsonSchema:
                                      {"type": "string", "pattern": rf"^\s*{sign}\d+(\.\d+)?\s*{_UNITS}\s*$"}]})
 
 
-Duration = Annotated[float, BeforeValidator(parse_duration), _duration_schema("-?", {})]
-PositiveDuration = Annotated[float, BeforeValidator(parse_duration), Field(gt=0),
-                             _duration_schema("", {"exclusiveMinimum": 0})]
-Offset = Annotated[float, BeforeValidator(parse_duration), Field(ge=0), _duration_schema("", {"minimum": 0})]
+Duration = Annotated[float, BeforeValidator(parse_duration), Field(ge=-20 * YEAR, le=20 * YEAR),
+                     _duration_schema("-?", {"minimum": -20 * YEAR, "maximum": 20 * YEAR})]
+PositiveDuration = Annotated[float, BeforeValidator(parse_duration), Field(gt=0, le=10 * YEAR),
+                             _duration_schema("", {"exclusiveMinimum": 0, "maximum": 10 * YEAR})]
+Offset = Annotated[float, BeforeValidator(parse_duration), Field(ge=0, le=10 * YEAR),
+                   _duration_schema("", {"minimum": 0, "maximum": 10 * YEAR})]
+HoldingTime = Annotated[float, BeforeValidator(parse_duration), Field(gt=0, le=30 * DAY),
+                        _duration_schema("", {"exclusiveMinimum": 0, "maximum": 30 * DAY})]
 
 
 Party = Annotated[str, BeforeValidator(digits_as_text),
@@ -55,7 +72,7 @@ Party = Annotated[str, BeforeValidator(digits_as_text),
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True, allow_inf_nan=False)
 
 
 # -- licenses ------------------------------------------------------------------------------
@@ -92,7 +109,8 @@ LicenseEntry = Annotated[str | LicenseSpec, BeforeValidator(_check_key)]
 class ScenarioUnit(UnitConfig):
     """A control unit's configuration (emulator/config.py) with readable license entries."""
 
-    grace_period_s: Duration | None = None
+    grace_period_s: Annotated[float, BeforeValidator(parse_duration), Field(ge=0, le=YEAR),
+                              _duration_schema("", {"minimum": 0, "maximum": YEAR})] | None = None
     """How long licenses stay valid after the feature key is removed (default: the release's)."""
     licenses: list[LicenseEntry] = Field(default_factory=list)
     """Licenses installed at the start: key texts, or {feature, instances, trial...} issued for this unit."""
@@ -117,7 +135,8 @@ class CallAction(_Strict):
     id: str | None = None
     """Name the call to refer to it later (hold, resume, hang_up)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, use_attribute_docstrings=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, use_attribute_docstrings=True,
+                              allow_inf_nan=False)
 
 
 class CallRef(_Strict):
@@ -154,7 +173,8 @@ class KeyAction(_Strict):
 class Event(_Strict):
     """One timeline entry: `at` (offset from the start), the unit, and exactly one action."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, use_attribute_docstrings=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, use_attribute_docstrings=True,
+                              allow_inf_nan=False)
 
     at: Offset
     """When, as an offset from the scenario start, e.g. 0s, 15m, 59d."""
@@ -216,9 +236,9 @@ ACTIONS = ("call", "hang_up", "hold", "resume", "join_conference", "leave_confer
 class Holding(_Strict):
     distribution: Literal["fixed", "exponential", "lognormal"] = "exponential"
     """How holding times are drawn: fixed, exponential (the Erlang-B assumption) or lognormal."""
-    mean: PositiveDuration
+    mean: HoldingTime
     """The mean holding time, e.g. 3m."""
-    stdev: PositiveDuration | None = None
+    stdev: HoldingTime | None = None
     """lognormal only: the standard deviation of the holding time."""
 
     @model_validator(mode="after")
@@ -233,7 +253,7 @@ class Holding(_Strict):
 class Weighted(_Strict):
     party: Party
     """A party: extension, trunk, voicemail; in a network unit/party."""
-    weight: float = Field(gt=0)
+    weight: float = Field(gt=0, le=1e6)
     """Relative share of calls to (or from) this party."""
 
 
@@ -243,7 +263,7 @@ Mix = Annotated[Party | list[Party | Weighted], Field()]
 class RampStep(_Strict):
     at: Offset
     """From this offset (relative to the start) the rate is:"""
-    calls_per_hour: float = Field(ge=0)
+    calls_per_hour: float = Field(ge=0, le=1e10)
     """The arrival rate from this step on."""
 
 
@@ -258,11 +278,11 @@ class Traffic(_Strict):
     """Calling parties: one, a list, or weighted {party, weight} entries."""
     to: Mix
     """Called parties: one, a list, or weighted {party, weight} entries."""
-    calls_per_hour: float | None = Field(default=None, gt=0)
+    calls_per_hour: float | None = Field(default=None, gt=0, le=1e10)
     """Arrival rate; or give busy_hour_calls (the same thing), erlangs, or ramp."""
-    busy_hour_calls: float | None = Field(default=None, gt=0)
+    busy_hour_calls: float | None = Field(default=None, gt=0, le=1e10)
     """Calls in an hour (the same as calls_per_hour)."""
-    erlangs: float | None = Field(default=None, gt=0)
+    erlangs: float | None = Field(default=None, gt=0, le=1e5)
     """Offered load: calls_per_hour = erlangs x 3600 / mean holding time."""
     ramp: list[RampStep] | None = None
     """Rate steps: [{at, calls_per_hour}], in time order."""
@@ -274,13 +294,14 @@ class Traffic(_Strict):
     """Start offering calls at this offset."""
     stop: Offset | None = None
     """Stop offering calls at this offset (default: the end of the scenario)."""
-    max_calls: int | None = Field(default=None, ge=1)
+    max_calls: int | None = Field(default=None, ge=1, le=10**12)
     """Stop after this many attempts."""
     all_refused: bool = False
     """Every call of this source is meant to be refused (it shows a refusal). Otherwise a
     run where all of them are refused is flagged: it usually means a broken plan."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, use_attribute_docstrings=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, use_attribute_docstrings=True,
+                              allow_inf_nan=False)
 
     @model_validator(mode="after")
     def _one_rate(self) -> Traffic:
@@ -366,9 +387,9 @@ class Expectation(_Strict):
     """The count must be at most this."""
     status: Literal["Valid", "Invalid", "Expired", "Dormant", "Obsolete", "Unknown"] | None = None
     """license: the status every key of the license must have."""
-    erlang_b: int | None = Field(default=None, ge=1)
+    erlang_b: int | None = Field(default=None, ge=1, le=10_000)
     """blocking: compare with Erlang-B for this many channels at the offered load."""
-    tolerance: float | None = Field(default=None, ge=0)
+    tolerance: float | None = Field(default=None, ge=0, le=1)
     """blocking: how far the measured ratio may be from `equals` or from Erlang-B."""
 
     @model_validator(mode="after")
@@ -409,7 +430,7 @@ class Scenario(_Strict):
     """Virtual time at offset 0 (license dates are counted from it)."""
     duration: PositiveDuration
     """How long to run, e.g. 1h, 90m, 2d (simulated time)."""
-    seed: int = 1
+    seed: int = Field(default=1, ge=0, lt=2**63)
     """Seed of the random draws (arrivals, parties, holding times): the same seed gives the same run."""
     sample_interval: PositiveDuration | None = None
     """How often pools are sampled for the plot and utilisation (default: duration / 500)."""
@@ -431,6 +452,9 @@ class Scenario(_Strict):
 
     @model_validator(mode="after")
     def _references(self) -> Scenario:
+        if self.sample_interval is not None and self.sample_interval < self.duration / MAX_SAMPLES:
+            raise ValueError(f"sample_interval: at least duration / {MAX_SAMPLES:,} "
+                             f"({self.duration / MAX_SAMPLES:g} s here), so a run keeps at most {MAX_SAMPLES:,} samples")
         names = [u.name for u in self.units]
         if len(set(names)) != len(names):
             raise ValueError("units: unit names must be unique")
