@@ -27,7 +27,7 @@ def regular_file(path: Path, what: str) -> os.stat_result:
     try:
         info = os.stat(path)
     except FileNotFoundError:
-        raise InputError(f"{what} {path}: no such file") from None
+        raise InputError(f"{what} {path}: cannot read: no such file") from None
     except OSError as exc:
         raise InputError(f"{what} {path}: cannot read: {exc.strerror}") from None
     if not stat.S_ISREG(info.st_mode):

@@ -198,12 +198,12 @@ def registry_list(
 
 def read_keys_file(path: Path) -> list[tuple[int, str]]:
     """(line number, key text) of every non-blank, non-comment line."""
+    from emulator.bounded_input import KEYS_FILE_MAX_BYTES, InputError, read_text
+
     try:
-        text = sys.stdin.read() if str(path) == "-" else path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise UserError(f"{path}: cannot read: {exc.strerror}") from None
-    except UnicodeDecodeError as exc:
-        raise UserError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+        text = read_text(path, "keys file", KEYS_FILE_MAX_BYTES)
+    except InputError as exc:
+        raise UserError(str(exc)) from None
     out = []
     for number, line in enumerate(text.splitlines(), 1):
         content = line.split("#", 1)[0].strip()

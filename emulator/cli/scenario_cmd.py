@@ -271,6 +271,14 @@ def size_cmd(
                     [[n, f"{b:.4f}"] for n, b in around]))
 
 
+_SHOWN_CHARS = 80
+
+
+def _shown(text: str) -> str:
+    """A field as displayed: long ones cut (the file keeps them whole)."""
+    return text if len(text) <= _SHOWN_CHARS else text[:_SHOWN_CHARS - 1] + "…"
+
+
 class EventLine(BaseModel):
     """One line of an --events file (docs/events.md)."""
 
@@ -300,9 +308,18 @@ def events_cmd(
     units_seen: set[str] = set()
     counts: Counter[tuple[str, str, str]] = Counter()
     total = 0
+    from emulator.bounded_input import EVENTS_LINE_MAX_BYTES, InputError, regular_file
+
     try:
-        with file.open(encoding="utf-8") as fh:
-            for number, line in enumerate(fh, 1):
+        regular_file(file, "events file")
+        with file.open("rb") as fh:  # streamed: a line at a time, each of bounded length
+            for number, raw in enumerate(iter(lambda: fh.readline(EVENTS_LINE_MAX_BYTES + 1), b""), 1):
+                if len(raw) > EVENTS_LINE_MAX_BYTES:
+                    raise UserError(f"{file}:{number}: a line longer than {EVENTS_LINE_MAX_BYTES:,} bytes")
+                try:
+                    line = raw.decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    raise UserError(f"{file}:{number}: not UTF-8 text (byte {exc.start})") from None
                 if not line.strip():
                     continue
                 try:
@@ -312,16 +329,18 @@ def events_cmd(
                     where = ".".join(str(p) for p in err["loc"])
                     raise UserError(f"{file}:{number}: {where + ': ' if where else ''}{err['msg']}") from None
                 total += 1
-                units_seen.add(record.unit)
+                if len(units_seen) < 10_000:
+                    units_seen.add(_shown(record.unit))
                 if (kind is None or record.kind == kind) and (unit is None or record.unit == unit):
-                    counts[(record.unit, record.kind, record.reason or "")] += 1
+                    counts[(_shown(record.unit), _shown(record.kind), _shown(record.reason or ""))] += 1
+    except InputError as exc:
+        raise UserError(str(exc)) from None
     except OSError as exc:
         raise UserError(f"{file}: cannot read: {exc.strerror}") from None
-    except UnicodeDecodeError as exc:
-        raise UserError(f"{file}: not UTF-8 text (byte {exc.start})") from None
-    if unit is not None and unit not in units_seen:
-        raise UserError(f"--unit: no events of a unit named {unit!r} in {file} "
-                        f"(units: {', '.join(sorted(units_seen)) or 'none'})")
+    if unit is not None and _shown(unit) not in units_seen:
+        listed = sorted(units_seen)
+        raise UserError(f"--unit: no events of a unit named {_shown(unit)!r} in {file} "
+                        f"(units: {', '.join(listed[:20]) + (', …' if len(listed) > 20 else '') or 'none'})")
     rows = [{"unit": u, "kind": k, "reason": r or None, "count": n} for (u, k, r), n in sorted(counts.items())]
     if json_out:
         print_json({"events": total, "counts": rows})

@@ -32,14 +32,17 @@ def load_issuer_secret(path: str | Path | None = None, env: Mapping[str, str] | 
     clearly labelled development default (so the emulator runs with zero set-up)."""
     env = os.environ if env is None else env
     if path is None and env.get(ENV_SECRET):
-        return _checked(env[ENV_SECRET].encode("utf-8"), f"${ENV_SECRET}")
+        # the environment's bytes as they are (os.environ keeps undecodable bytes as surrogates)
+        return _checked(env[ENV_SECRET].encode("utf-8", "surrogateescape"), f"${ENV_SECRET}")
     if path is None and env.get(ENV_SECRET_FILE):
         path = env[ENV_SECRET_FILE]
     if path is not None:
+        from emulator.bounded_input import SECRET_FILE_MAX_BYTES, InputError, read_bytes
+
         try:
-            raw = Path(path).read_bytes()
-        except OSError as exc:
-            raise IssuerSecretError(f"issuer secret file {path}: cannot read: {exc.strerror}") from None
+            raw = read_bytes(Path(path), "issuer secret file", SECRET_FILE_MAX_BYTES)
+        except InputError as exc:
+            raise IssuerSecretError(str(exc)) from None
         return _checked(raw.strip(), f"file {path}")
     return IssuerSecret(DEVELOPMENT_SECRET, "development default (set $IPO_EMU_ISSUER_SECRET for real use)")
 
