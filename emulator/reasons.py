@@ -21,6 +21,10 @@ class Reason(StrEnum):
     """The licenses for this pool do not validate against the feature key (wrong serial, altered, malformed)."""
     LICENSE_OBSOLETE = "license_obsolete"
     """The licenses for this pool are not used by this release or control unit."""
+    LICENSE_NOT_YET_VALID = "license_not_yet_valid"
+    """The only licenses for this pool were issued for a later time than now."""
+    LICENSE_REVOKED = "license_revoked"
+    """The only licenses for this pool were exchanged to another feature key (the issuer registry says so)."""
     FEATURE_KEY_ABSENT = "feature_key_absent"
     """The feature key has been absent for longer than the grace period (or was never read)."""
 

@@ -12,7 +12,7 @@ from typing import Annotated, TextIO
 import typer
 
 from emulator.cli.models_cmd import ReleaseOpt, resolve_release
-from emulator.cli.output import UserError, console, note, parse_time, print_json, table, utc
+from emulator.cli.output import DEVELOPMENT_ISSUER_NOTE, tell_once, UserError, console, note, parse_time, print_json, table, utc
 from emulator.licensing import (
     KeyAuthority,
     LicenseEngine,
@@ -49,7 +49,16 @@ def default_registry_path() -> Path:
 def note_if_development(secret: IssuerSecret) -> None:
     """Said after the work is done, so that an error stays the only line on stderr."""
     if secret.is_development:
-        note("signed with the development issuer secret (set $IPO_EMU_ISSUER_SECRET for real use)")
+        tell_once(DEVELOPMENT_ISSUER_NOTE)
+
+
+def exchanged_keys(registry: Path | None) -> dict[str, str]:
+    """Keys the issuer registry records as exchanged (read-only; none when there is no registry)."""
+    path = registry or default_registry_path()
+    if not path.is_file():
+        return {}
+    with IssuerRegistry(path, read_only=True) as reg:
+        return reg.exchanged()
 
 
 @app.command("issue")
@@ -88,6 +97,7 @@ def inspect(
     unit: Annotated[str, typer.Option("--unit", "-u", help="Control unit to check on.")] = "IP500",
     release: ReleaseOpt = None,
     at: Annotated[str | None, typer.Option("--at", help="Check as of this time, ISO 8601 (default: now).")] = None,
+    registry: RegistryOpt = None,
     secret_file: SecretOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
@@ -119,7 +129,8 @@ def inspect(
     if serial is not None:
         now = parse_time(at, "--at") if at else int(time.time())
         rel_unit = rel.unit(unit)
-        engine = LicenseEngine(rel, rel_unit, KeyAuthority(load_issuer_secret(secret_file).value), now=now)
+        secret = load_issuer_secret(secret_file)
+        engine = LicenseEngine(rel, rel_unit, KeyAuthority(secret.value), now=now, revoked=exchanged_keys(registry))
         engine.feature_key_read(serial, now)
         lic = engine.install(decoded.text, now)
         status = lic.status
@@ -132,6 +143,8 @@ def inspect(
         for name, value in info.items():
             if value is not None and name != "key":
                 out.print(f"{name.replace('_', ' '):<15} {value}")
+    if serial is not None:
+        note_if_development(secret)
     if status is not None and status is not LicenseStatus.VALID:
         raise typer.Exit(1)
 
@@ -184,7 +197,7 @@ def registry_list(
     json_out: JsonOpt = False,
 ) -> None:
     """What the issuer has issued and exchanged."""
-    with IssuerRegistry(registry or default_registry_path()) as reg:
+    with IssuerRegistry(registry or default_registry_path(), read_only=True) as reg:
         entries = reg.entries(normalize_serial(serial) if serial else None)
     rows = [{"key": e.license_key, "serial": e.serial, "feature": e.feature, "instances": e.instances,
              "trial": e.trial, "issued_at": utc(e.issued_at), "expires_at": utc(e.expires_at),

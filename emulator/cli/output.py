@@ -32,6 +32,20 @@ def note(message: str) -> None:
     print(f"ipo-emu: {message}", file=sys.stderr)
 
 
+_told: set[str] = set()
+DEVELOPMENT_ISSUER_NOTE = ("keys checked or issued with the public development issuer secret: anyone can make "
+                           "them; set $IPO_EMU_ISSUER_SECRET for real use ($IPO_EMU_REQUIRE_SECRET=1 refuses it)")
+DEVELOPMENT_DONGLE_NOTE = ("dongles authenticated with the public development dongle secret: set "
+                           "$IPO_EMU_DONGLE_SECRET for real use ($IPO_EMU_REQUIRE_SECRET=1 refuses it)")
+
+
+def tell_once(message: str) -> None:
+    """A note said once per process (the development-secret warnings)."""
+    if message not in _told:
+        _told.add(message)
+        note(message)
+
+
 def print_json(data: Any, stream: Any = None) -> None:
     (stream or sys.stdout).write(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
 

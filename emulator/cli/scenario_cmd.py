@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import difflib
+import os
 import json
 import sys
 from collections import Counter
@@ -13,8 +14,17 @@ from typing import Annotated
 import typer
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from emulator.cli.output import UserError, console, error_line, note, print_json, table
-from emulator.licensing import KeyAuthority
+from emulator.cli.output import (
+    DEVELOPMENT_DONGLE_NOTE,
+    DEVELOPMENT_ISSUER_NOTE,
+    UserError,
+    console,
+    error_line,
+    note,
+    print_json,
+    table,
+    tell_once,
+)
 from emulator.licensing.issuer_secret import load_issuer_secret
 from emulator.scenario.loader import ScenarioError, load_scenario
 from emulator.scenario.plot import PlotUnavailableError, plot
@@ -31,10 +41,25 @@ FileArg = Annotated[Path, typer.Argument(help="Scenario file (YAML).")]
 
 
 def _load(path: Path):
+    from emulator.cli.license_cmd import exchanged_keys
+
     try:
-        return load_scenario(path, KeyAuthority(load_issuer_secret().value))
+        loaded = load_scenario(path, load_issuer_secret().value)
     except ScenarioError as exc:
         raise UserError(str(exc)) from None
+    loaded.revoked = exchanged_keys(None)
+    return loaded
+
+
+def _tell_about_development_secrets(loaded) -> None:
+    """Said once, after the work (so that an error stays the only line on stderr)."""
+    from hardware.feature_keys.registry import KEY_TYPES
+
+    if loaded.authority.is_development:
+        tell_once(DEVELOPMENT_ISSUER_NOTE)
+    dongles = any(KEY_TYPES.get(u.feature_key.partition(":")[0].lower()) in ("serial", "usb") for u in loaded.units)
+    if dongles and not os.environ.get("IPO_EMU_DONGLE_SECRET"):
+        tell_once(DEVELOPMENT_DONGLE_NOTE)
 
 
 def _writable(path: Path | None, option: str) -> None:
@@ -107,6 +132,7 @@ def run(
                    stream=sys.stderr if events_to_stdout else sys.stdout)
     else:
         render(result, console_stderr() if events_to_stdout else console())
+    _tell_about_development_secrets(loaded)
     if result.data["interrupted"]:
         note(f"interrupted by {result.data['interrupted']}: the report covers the first "
              f"{result.data['simulated_s']:g} s of {result.data['duration_s']:g} s")
@@ -182,11 +208,12 @@ def console_stderr():
 def validate(file: FileArg) -> None:
     """Check a scenario file without running it; every problem is listed, a line each (exit 2)."""
     try:
-        loaded = load_scenario(file, KeyAuthority(load_issuer_secret().value))
+        loaded = load_scenario(file, load_issuer_secret().value)
     except ScenarioError as exc:
         for problem in exc.problems:
             error_line(problem)
         raise typer.Exit(2) from None
+    _tell_about_development_secrets(loaded)
     s = loaded.scenario
     print(f"{file}: valid — {len(s.units)} unit(s), {len(s.events)} event(s), {len(s.traffic)} traffic source(s), "
           f"{len(s.expect)} expectation(s), {s.duration:g} s")

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from emulator.cli.license_cmd import SecretOpt, read_keys_file
+from emulator.cli.license_cmd import RegistryOpt, SecretOpt, exchanged_keys, note_if_development, read_keys_file
 from emulator.licensing.issuer_secret import load_issuer_secret
 from emulator.cli.models_cmd import ReleaseOpt, resolve_release
 from emulator.cli.output import UserError, console, parse_time, print_json, table, utc
@@ -34,6 +34,7 @@ def status(
     key_absent_since: Annotated[str | None, typer.Option(
         "--key-absent-since", help="Pretend the feature key was pulled at this time (grace period applies).")] = None,
     all_pools: Annotated[bool, typer.Option("--all-pools", help="List every pool, not only those the keys fill.")] = False,
+    registry: RegistryOpt = None,
     secret_file: SecretOpt = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
 ) -> None:
@@ -45,7 +46,9 @@ def status(
     if pulled is not None and pulled > now:
         raise UserError("--key-absent-since is later than --at")
     keys = [text for path in licenses_file or [] for _, text in read_keys_file(path)] + list(license_keys or [])
-    engine = LicenseEngine(rel, model, KeyAuthority(load_issuer_secret(secret_file).value), now=min(now, pulled or now))
+    secret = load_issuer_secret(secret_file)
+    engine = LicenseEngine(rel, model, KeyAuthority(secret.value), now=min(now, pulled or now),
+                           revoked=exchanged_keys(registry))
     serial = asyncio.run(_read_serial(feature_key))
     start = pulled if pulled is not None else now
     if serial is None:
@@ -70,6 +73,7 @@ def status(
             "at": utc(now), "licenses": licenses, "pools": pools}
     if json_out:
         print_json(data)
+        note_if_development(secret)
         return
     out = console()
     out.print(f"[bold]{model.name}[/bold] release {rel.release} at {utc(now)} — feature key {feature_key}: "
@@ -79,6 +83,7 @@ def status(
     out.print(table("License pools", ["pool", "consumed", "licensed", "free", "capacity", "effective", "when full"],
                     [[p["pool"], p["consumed"], p["licensed"], p["free"], p["capacity"] if p["capacity"] is not None else "-",
                       p["effective"], p["refusal_reason"]] for p in pools]))
+    note_if_development(secret)
 
 
 async def _read_serial(url: str) -> str | None:

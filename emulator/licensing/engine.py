@@ -8,6 +8,8 @@ what changed is queued and handed over by take_changes(), as h11 hands over even
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -68,7 +70,10 @@ class LicenseEngine:
         grace_period_s: float | None = None,
         codes: FeatureCodes | None = None,
         now: float = 0.0,
+        revoked: Mapping[str, str] | None = None,
     ) -> None:
+        """revoked: key text -> what replaced it, for keys the issuer registry records as
+        exchanged to another feature key (a unit that can see the registry refuses them)."""
         self.release = release
         self.unit = unit
         self._authority = authority
@@ -85,6 +90,7 @@ class LicenseEngine:
         self._grace_reported = False
         self._licenses: dict[str, InstalledLicense] = {}
         self._free: dict[str, int] = {}
+        self._revoked: Mapping[str, str] = revoked or {}
         self._changes: list[Change] = []
         self._deadline: float | None = None
         self.pools: dict[str, LicensePool] = {}
@@ -257,6 +263,11 @@ class LicenseEngine:
             return LicenseStatus.OBSOLETE, f"not used by release {self.release.release} on {self.unit.name}"
         if not spec.supported_on(self.unit.id):
             return LicenseStatus.OBSOLETE, f"not supported on {self.unit.name}"
+        revoked = self._revoked.get(decoded.text)
+        if revoked is not None:
+            return LicenseStatus.REVOKED, f"exchanged: {revoked}"
+        if decoded.fields is not None and now < decoded.fields.issued_at:
+            return LicenseStatus.NOT_YET_VALID, f"issued for {utc_text(decoded.fields.issued_at)}"
         expires_at = decoded.expires_at
         if expires_at is not None and now >= expires_at:
             return LicenseStatus.EXPIRED, f"expired at {utc_text(expires_at)}"
@@ -315,6 +326,9 @@ class LicenseEngine:
                 LicenseStatus.DORMANT,
             ):
                 candidates.append(float(expires_at))
+            fields = lic.decoded.fields
+            if lic.status is LicenseStatus.NOT_YET_VALID and fields is not None and fields.issued_at > now:
+                candidates.append(float(fields.issued_at))  # it becomes valid then
         return min(candidates, default=None)
 
 

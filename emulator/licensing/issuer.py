@@ -6,7 +6,8 @@ in the registry in one transaction: either every key of an order exists, or none
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from firmware_models import Release, feature_codes
@@ -15,9 +16,12 @@ from emulator.licensing.key_codec import MAX_INSTANCES, LicenseFields
 from emulator.licensing.key_signing import KeyAuthority
 from emulator.licensing.license_key import decode_key
 from emulator.licensing.serials import normalize_serial
+from emulator.licensing.engine import utc_text
 
 
 _MAX_SAME_SECOND_ORDERS = 100
+MAX_CLOCK_SKEW_S = 300
+"""How far in the future an issue time may be (clocks differ a little); later is refused."""
 
 
 class IssueError(ValueError):
@@ -40,10 +44,13 @@ class IssuedLicense:
 
 
 class LicenseIssuer:
-    def __init__(self, authority: KeyAuthority, release: Release, registry: IssuerRegistry) -> None:
+    def __init__(self, authority: KeyAuthority, release: Release, registry: IssuerRegistry, *,
+                 clock: Callable[[], float] = time.time) -> None:
+        """clock: the issuer's idea of now, against which future issue times are refused."""
         self.authority = authority
         self.release = release
         self.registry = registry
+        self.clock = clock
         self._codes = feature_codes()
 
     def issue(
@@ -56,7 +63,14 @@ class LicenseIssuer:
         trial: bool = False,
         validity_days: int = 0,
     ) -> list[IssuedLicense]:
-        """Keys for one order line, recorded in the registry (which enforces one trial per serial)."""
+        """Keys for one order line, recorded in the registry (which enforces one trial per serial).
+
+        An issue time more than MAX_CLOCK_SKEW_S after `now` (default: the system clock) is
+        refused: a key dated in the future would stay valid longer than it should."""
+        now = self.clock()
+        if issued_at > now + MAX_CLOCK_SKEW_S:
+            raise IssueError(f"issue time {utc_text(issued_at)} is in the future (now {utc_text(now)}; at most "
+                             f"{MAX_CLOCK_SKEW_S} s of clock skew is allowed)")
         # The same order twice in one second would give the same key text, i.e. one
         # license: step the issue time a second on until the keys are new.
         for step in range(_MAX_SAME_SECOND_ORDERS):
@@ -93,7 +107,11 @@ class LicenseIssuer:
             pairs.append((old, new))
         if not pairs:
             raise IssueError("no keys to exchange")
-        self.registry.record_exchange([(old.entry(), new.entry()) for old, new in pairs])
+        try:
+            self.registry.record_exchange([(old.entry(), new.entry()) for old, new in pairs])
+        except DuplicateKeyError:
+            raise IssueError(f"feature key {new_serial} held these licenses before they were exchanged away; "
+                             "exchanging back to an earlier feature key is refused") from None
         return [(old.key, new) for old, new in pairs]
 
 

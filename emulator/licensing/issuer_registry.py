@@ -61,8 +61,20 @@ class RegistryEntry:
 
 
 class IssuerRegistry:
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, read_only: bool = False) -> None:
+        """read_only: open an existing registry to read it, creating nothing and taking no lock
+        (a snapshot: a writer busy at that moment is neither waited for nor blocked)."""
         self.path = Path(path)
+        if read_only:
+            if not self.path.is_file():
+                raise RegistryError(f"issuer registry {self.path}: no such file")
+            try:
+                uri = f"file:{self.path.resolve()}?mode=ro&immutable=1"
+                self._db = sqlite3.connect(uri, uri=True, isolation_level=None)
+                self._db.execute("SELECT 1 FROM issued_licenses LIMIT 1")
+            except sqlite3.Error as exc:
+                raise RegistryError(f"issuer registry {self.path}: {_message(exc)}") from None
+            return
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._db = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
@@ -140,6 +152,17 @@ class IssuerRegistry:
         except sqlite3.Error as exc:
             raise RegistryError(f"issuer registry {self.path}: {_message(exc)}") from None
         return [RegistryEntry(r[0], r[1], r[2], r[3], bool(r[4]), r[5], r[6], r[7], r[8]) for r in rows]
+
+    def exchanged(self) -> dict[str, str]:
+        """Key text -> what replaced it, for every key exchanged to another feature key."""
+        try:
+            rows = self._db.execute(
+                "SELECT o.license_key, o.replaced_by, n.serial FROM issued_licenses o"
+                " LEFT JOIN issued_licenses n ON n.license_key = o.replaced_by WHERE o.state = 'exchanged'"
+            ).fetchall()
+        except sqlite3.Error as exc:
+            raise RegistryError(f"issuer registry {self.path}: {_message(exc)}") from None
+        return {old: f"replaced by {new} on feature key {serial}" for old, new, serial in rows}
 
     def _insert(self, entry: RegistryEntry) -> None:
         self._db.execute(

@@ -11,6 +11,8 @@ from emulator.licensing.key_signing import DEVELOPMENT_SECRET, MIN_SECRET_BYTES
 
 ENV_SECRET = "IPO_EMU_ISSUER_SECRET"
 ENV_SECRET_FILE = "IPO_EMU_ISSUER_SECRET_FILE"
+ENV_REQUIRE_SECRET = "IPO_EMU_REQUIRE_SECRET"
+"""Set to 1: the development secrets are an error, not a fallback."""
 
 
 class IssuerSecretError(ValueError):
@@ -33,7 +35,7 @@ def load_issuer_secret(path: str | Path | None = None, env: Mapping[str, str] | 
     env = os.environ if env is None else env
     if path is None and env.get(ENV_SECRET):
         # the environment's bytes as they are (os.environ keeps undecodable bytes as surrogates)
-        return _checked(env[ENV_SECRET].encode("utf-8", "surrogateescape"), f"${ENV_SECRET}")
+        return _checked(env[ENV_SECRET].encode("utf-8", "surrogateescape"), f"${ENV_SECRET}", env)
     if path is None and env.get(ENV_SECRET_FILE):
         path = env[ENV_SECRET_FILE]
     if path is not None:
@@ -43,11 +45,22 @@ def load_issuer_secret(path: str | Path | None = None, env: Mapping[str, str] | 
             raw = read_bytes(Path(path), "issuer secret file", SECRET_FILE_MAX_BYTES)
         except InputError as exc:
             raise IssuerSecretError(str(exc)) from None
-        return _checked(raw.strip(), f"file {path}")
+        return _checked(raw.strip(), f"file {path}", env)
+    if development_secrets_forbidden(env):
+        raise IssuerSecretError(f"${ENV_REQUIRE_SECRET} is set: give the issuer secret in ${ENV_SECRET} or "
+                                f"${ENV_SECRET_FILE} (the development secret is refused)")
     return IssuerSecret(DEVELOPMENT_SECRET, "development default (set $IPO_EMU_ISSUER_SECRET for real use)")
 
 
-def _checked(value: bytes, origin: str) -> IssuerSecret:
+def development_secrets_forbidden(env: Mapping[str, str] | None = None) -> bool:
+    env = os.environ if env is None else env
+    return env.get(ENV_REQUIRE_SECRET, "").strip().lower() in ("1", "true", "yes")
+
+
+def _checked(value: bytes, origin: str, env: Mapping[str, str]) -> IssuerSecret:
     if len(value) < MIN_SECRET_BYTES:
         raise IssuerSecretError(f"issuer secret from {origin} is shorter than {MIN_SECRET_BYTES} bytes")
+    if value == DEVELOPMENT_SECRET and development_secrets_forbidden(env):
+        raise IssuerSecretError(f"issuer secret from {origin} is the public development secret, refused "
+                                f"because ${ENV_REQUIRE_SECRET} is set")
     return IssuerSecret(value, origin)

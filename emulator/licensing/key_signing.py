@@ -55,3 +55,29 @@ class KeyAuthority:
         return _constant_time.compare_digest(
             expected.to_bytes(_TAG_BYTES, "big"), tag.to_bytes(_TAG_BYTES, "big")
         )
+
+
+class RunLocalAuthority:
+    """The authority of one scenario run: keys the scenario *describes* are issued with a
+    secret of its own, so they validate inside this run and nowhere else (not under the
+    issuer's secret, not in another scenario); keys written out in the scenario are checked
+    against the issuer's secret, as everywhere.
+
+    The run's secret is derived from the issuer's secret and the scenario's text, so the
+    same file gives the same keys (and the same events) run after run.
+    """
+
+    __slots__ = ("_run", "_issuer", "is_development")
+
+    def __init__(self, issuer: KeyAuthority, issuer_secret: bytes, scenario_text: bytes) -> None:
+        derive = hmac.HMAC(issuer_secret, hashes.SHA256())
+        derive.update(b"ipo-emu/run-local-issuer/v1\x00" + scenario_text)
+        self._run = KeyAuthority(derive.finalize())
+        self._issuer = issuer
+        self.is_development = issuer.is_development
+
+    def issue(self, fields: LicenseFields, serial: str) -> str:
+        return self._run.issue(fields, serial)
+
+    def verify(self, serial: str, payload: int, tag: int) -> bool:
+        return self._run.verify(serial, payload, tag) or self._issuer.verify(serial, payload, tag)

@@ -9,6 +9,8 @@ depends on them at once and reports it as CoreEvents.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from firmware_models import hardware_catalogue
 from emulator.config import VOICEMAIL_PARTY, UnitConfig
 from emulator.licensing import (
@@ -34,13 +36,15 @@ IP500_FAMILY = "ip500_vcm"
 
 
 class UnitCore:
-    def __init__(self, config: UnitConfig, authority: KeyAuthority, *, now: float) -> None:
+    def __init__(self, config: UnitConfig, authority: KeyAuthority, *, now: float,
+                 revoked: Mapping[str, str] | None = None) -> None:
+        """revoked: keys the issuer registry records as exchanged (they are refused)."""
         self.config = config
         self.name = config.name
         self.release = config.release_data()
         self.model = config.unit_model()
         self.engine = LicenseEngine(self.release, self.model, authority,
-                                    grace_period_s=config.grace_period_s, now=now)
+                                    grace_period_s=config.grace_period_s, now=now, revoked=revoked)
         self.events: list[CoreEvent] = []
         self.deadline = NEVER
         self.voicemail_running = False

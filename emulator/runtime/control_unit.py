@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections import Counter
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping
 
 from emulator.config import UnitConfig
 from emulator.licensing import InstalledLicense, KeyAuthority, SerialNumberError
@@ -63,12 +63,13 @@ class UnitStats:
 
 class ControlUnit:
     def __init__(self, config: UnitConfig, clock: Clock, *, authority: KeyAuthority | None = None,
-                 feature_key: FeatureKey | None = None, sink: EventSink | None = None) -> None:
+                 feature_key: FeatureKey | None = None, sink: EventSink | None = None,
+                 revoked: Mapping[str, str] | None = None) -> None:
         self.config = config
         self.name = config.name
         self.clock = clock
         self.sink = sink or EventSink()
-        self.core = UnitCore(config, authority or KeyAuthority.development(), now=clock.time())
+        self.core = UnitCore(config, authority or KeyAuthority.development(), now=clock.time(), revoked=revoked)
         self.feature_key = feature_key or open_feature_key(config.feature_key)
         self.stats = UnitStats(self.core.calls)
         self._ids = itertools.count(1)

@@ -9,7 +9,7 @@ unit is licensed for it [S19].
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from emulator.config import VOICEMAIL_PARTY, UnitConfig
 from emulator.licensing import KeyAuthority
@@ -31,12 +31,12 @@ class NetworkConfigError(ValueError):
 
 class Network:
     def __init__(self, configs: Sequence[UnitConfig], clock: Clock, *, authority: KeyAuthority | None = None,
-                 sink: EventSink | None = None) -> None:
+                 sink: EventSink | None = None, revoked: Mapping[str, str] | None = None) -> None:
         validate_network(configs)
         self.clock = clock
         self.sink = sink or EventSink()
         self.units: dict[str, ControlUnit] = {
-            c.name: ControlUnit(c, clock, authority=authority, sink=self.sink) for c in configs}
+            c.name: ControlUnit(c, clock, authority=authority, sink=self.sink, revoked=revoked) for c in configs}
         self.cores = {name: unit.core for name, unit in self.units.items()}
         for unit in self.units.values():
             unit.serial_owner = self._serial_owner

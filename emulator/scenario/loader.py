@@ -7,7 +7,7 @@ inside the scenario, e.g. `shop.yaml:14: units[0].users[3].phone: unknown phone 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
@@ -17,6 +17,7 @@ from emulator.bounded_input import SCENARIO_MAX_BYTES, InputError, read_text
 from emulator.scenario.yaml_input import YamlInputError, load_yaml
 from emulator.config import UnitConfig
 from emulator.licensing import KeyAuthority, SerialNumberError
+from emulator.licensing.key_signing import DEVELOPMENT_SECRET, RunLocalAuthority
 from emulator.licensing.issuer import IssueError, order_keys
 from emulator.runtime.network import NetworkConfigError, validate_network
 from emulator.scenario.schema import LicenseSpec, Scenario
@@ -45,21 +46,29 @@ class LoadedScenario:
     path: Path
     scenario: Scenario
     units: list[UnitConfig]
-    authority: KeyAuthority
+    authority: RunLocalAuthority
+    """Issues the licenses the scenario describes (valid in this run only); checks written keys
+    against the issuer's secret."""
+    revoked: dict[str, str] = field(default_factory=dict)
+    """Keys the issuer registry records as exchanged (the CLI fills it in): refused by the units."""
 
 
-def load_scenario(path: str | Path, authority: KeyAuthority | None = None) -> LoadedScenario:
-    """Read and check a scenario file: a regular file of at most SCENARIO_MAX_BYTES."""
+def load_scenario(path: str | Path, issuer_secret: bytes | None = None) -> LoadedScenario:
+    """Read and check a scenario file: a regular file of at most SCENARIO_MAX_BYTES.
+
+    issuer_secret: the secret keys written in the scenario are checked against (default:
+    the development secret)."""
     path = Path(path)
-    authority = authority or KeyAuthority.development()
     try:
         text = read_text(path, "scenario", SCENARIO_MAX_BYTES)
     except InputError as exc:
         raise ScenarioError(str(exc).removeprefix("scenario ")) from None
-    return parse_scenario(text, path, authority)
+    return parse_scenario(text, path, issuer_secret)
 
 
-def parse_scenario(text: str, path: Path, authority: KeyAuthority) -> LoadedScenario:
+def parse_scenario(text: str, path: Path, issuer_secret: bytes | None = None) -> LoadedScenario:
+    secret = DEVELOPMENT_SECRET if issuer_secret is None else issuer_secret
+    authority = RunLocalAuthority(KeyAuthority(secret), secret, text.encode("utf-8"))
     try:
         root, data = load_yaml(text)
     except YamlInputError as exc:
@@ -94,7 +103,8 @@ def parse_scenario(text: str, path: Path, authority: KeyAuthority) -> LoadedScen
     return LoadedScenario(path, scenario, units, authority)
 
 
-def license_keys_for(entry: str | LicenseSpec, unit: UnitConfig | object, start: float, authority: KeyAuthority,
+def license_keys_for(entry: str | LicenseSpec, unit: UnitConfig | object, start: float,
+                     authority: KeyAuthority | RunLocalAuthority,
                      release, feature_key: str) -> list[str]:
     """The key text(s) for one license entry: a key as written, or a spec issued now."""
     if isinstance(entry, str):
@@ -107,7 +117,7 @@ def license_keys_for(entry: str | LicenseSpec, unit: UnitConfig | object, start:
     return [lic.key for lic in issued]
 
 
-def _license_keys(scenario: Scenario, i: int, authority: KeyAuthority, path: Path, root: yaml.Node,
+def _license_keys(scenario: Scenario, i: int, authority: RunLocalAuthority, path: Path, root: yaml.Node,
                   trials: dict[tuple[str, str], str]) -> list[str]:
     """Keys for a unit's license entries. A trial is issued once per feature and serial, in a
     scenario as by the issuer (`trials` remembers where each was issued)."""

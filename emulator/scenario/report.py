@@ -25,6 +25,9 @@ def render(result: RunResult, console: Console) -> None:
     console.print(f"[bold]{data['scenario']}[/bold] — {data['clock']} clock, {data['duration_s']:g} s from "
                   f"{data['start']}, seed {data['seed']}; ran in {data['wall_s']:.3f} s wall "
                   f"({data['callbacks']:,} callbacks)")
+    if data["development_issuer_secret"]:
+        console.print("[yellow]Keys checked with the public development issuer secret[/yellow]: anyone can make "
+                      "them; set $IPO_EMU_ISSUER_SECRET for real license plans")
     if data["clock_lag"]:
         lag = data["clock_lag"]
         mark = "[green]kept up[/green]" if data["kept_up"] else "[red]FELL BEHIND[/red]"

@@ -142,7 +142,8 @@ class ScenarioRunner:
         if selectors:
             self.counter = EventCounter(selectors, scenario.unit_name(None))
             self.sink.subscribe(self.counter)
-        self.network = Network(self.loaded.units, clock, authority=self.loaded.authority, sink=self.sink)
+        self.network = Network(self.loaded.units, clock, authority=self.loaded.authority, sink=self.sink,
+                               revoked=self.loaded.revoked)
         await self.network.start()
         for index, event in enumerate(scenario.events):
             clock.call_at(self.start + event.at, self._play, index, event)
@@ -394,6 +395,7 @@ class ScenarioRunner:
                      f"attempts were admitted" for t in traffic if t["all_refused_intended"] and t["admitted"]]
         return {
             "warnings": warnings,
+            "development_issuer_secret": self.loaded.authority.is_development,
             "interrupted": self.interrupted,
             "simulated_s": reached - self.start,
             "clock_lag": lag and {**lag, "limit_ms": self.options.max_lag_s * 1000},

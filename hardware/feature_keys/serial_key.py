@@ -52,9 +52,15 @@ class FeatureKeyAuthError(FeatureKeyError):
 
 
 def provisioning_secret() -> bytes:
-    """$IPO_EMU_DONGLE_SECRET, else the clearly labelled development default."""
+    """$IPO_EMU_DONGLE_SECRET, else the clearly labelled development default (refused when
+    $IPO_EMU_REQUIRE_SECRET is set)."""
     value = os.environ.get(ENV_DONGLE_SECRET)
-    return value.encode("utf-8") if value else DEVELOPMENT_DONGLE_SECRET
+    if value:
+        return value.encode("utf-8", "surrogateescape")
+    if os.environ.get("IPO_EMU_REQUIRE_SECRET", "").strip().lower() in ("1", "true", "yes"):
+        raise FeatureKeyConfigError(f"$IPO_EMU_REQUIRE_SECRET is set: give the dongle secret in ${ENV_DONGLE_SECRET} "
+                                    "(the development secret is refused)")
+    return DEVELOPMENT_DONGLE_SECRET
 
 
 def _split_options(channel: str) -> tuple[str, dict[str, str]]:

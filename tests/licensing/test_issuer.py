@@ -29,7 +29,7 @@ def registry(tmp_path):
 
 @pytest.fixture
 def issuer(authority, r60, registry):
-    return LicenseIssuer(authority, r60, registry)
+    return LicenseIssuer(authority, r60, registry, clock=lambda: T0 + 400 * DAY_S)  # T0 is in 2027
 
 
 def test_issue_records_and_validates(issuer, registry, r60, authority):
@@ -57,7 +57,7 @@ def test_same_order_twice_in_one_second_gives_two_licenses(issuer, r60, authorit
     a = issuer.issue(SERIAL, "softconsole", issued_at=T0)[0]
     b = issuer.issue(SERIAL, "softconsole", issued_at=T0)[0]
     assert a.key != b.key and b.issued_at == T0 + 1
-    assert make_engine(r60, authority, keys=[a.key, b.key]).pool("softconsole").licensed == 2
+    assert make_engine(r60, authority, keys=[a.key, b.key], now=T0 + 1).pool("softconsole").licensed == 2
 
 
 def test_trial_is_sixty_days_and_once_per_feature_and_serial(issuer):
@@ -91,7 +91,7 @@ def test_bad_orders_are_refused_and_nothing_is_recorded(issuer, registry, kwargs
 def _race_for_trial(path, barrier, results):
     release = load_release("6.0")
     with IssuerRegistry(path) as reg:
-        issuer = LicenseIssuer(KeyAuthority.development(), release, reg)
+        issuer = LicenseIssuer(KeyAuthority.development(), release, reg, clock=lambda: T0 + 400 * DAY_S)
         barrier.wait()
         try:
             issuer.issue(SERIAL, "mobility_features", issued_at=T0, instances=5, trial=True)
@@ -184,7 +184,7 @@ def test_bad_secrets_are_refused(tmp_path):
 
 
 def test_keys_from_another_secret_are_invalid(r60, authority, registry):
-    other = LicenseIssuer(KeyAuthority(b"a completely different secret"), r60, registry)
+    other = LicenseIssuer(KeyAuthority(b"a completely different secret"), r60, registry, clock=lambda: T0 + 400 * DAY_S)
     key = other.issue(SERIAL, "softconsole", issued_at=T0)[0].key
     assert decode_key(key, feature_codes().by_code).error is None  # well formed...
     assert make_engine(r60, authority, keys=[key]).licenses()[0].status is LicenseStatus.INVALID  # ...but not ours
