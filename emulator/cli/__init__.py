@@ -13,6 +13,7 @@ import typer
 from emulator import __version__
 from emulator.cli import dongle_cmd, license_cmd, models_cmd, scenario_cmd, unit_cmd
 from emulator.cli.output import UserError, error_line
+from emulator.cli.output import told
 from emulator.licensing import KeyFormatError, SerialNumberError
 from emulator.licensing.issuer import IssueError
 from emulator.licensing.issuer_registry import (
@@ -78,6 +79,7 @@ EXIT_INTERNAL = 70
 
 def main(argv: list[str] | None = None) -> int:
     command = typer.main.get_command(app)
+    told.clear()  # the once-per-command notes (a test may call main several times)
     try:
         result = command.main(args=argv, prog_name="ipo-emu", standalone_mode=False)
     except typer.Exit as exc:

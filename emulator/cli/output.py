@@ -32,7 +32,7 @@ def note(message: str) -> None:
     print(f"ipo-emu: {message}", file=sys.stderr)
 
 
-_told: set[str] = set()
+told: set[str] = set()
 DEVELOPMENT_ISSUER_NOTE = ("keys checked or issued with the public development issuer secret: anyone can make "
                            "them; set $IPO_EMU_ISSUER_SECRET for real use ($IPO_EMU_REQUIRE_SECRET=1 refuses it)")
 DEVELOPMENT_DONGLE_NOTE = ("dongles authenticated with the public development dongle secret: set "
@@ -41,8 +41,8 @@ DEVELOPMENT_DONGLE_NOTE = ("dongles authenticated with the public development do
 
 def tell_once(message: str) -> None:
     """A note said once per process (the development-secret warnings)."""
-    if message not in _told:
-        _told.add(message)
+    if message not in told:
+        told.add(message)
         note(message)
 
 

@@ -49,6 +49,7 @@ class UnitCore:
         self.deadline = NEVER
         self.voicemail_running = False
         self.voicemail_mode: str | None = None  # "pro", "lite", "embedded" (configured.py)
+        self._absent_reason = "removed"
         self._voicemail_free_ports = 0
         self.delta_server_running = False
 
@@ -136,7 +137,10 @@ class UnitCore:
         self.engine.feature_key_read(serial, now)
         self._refresh(now)
 
-    def feature_key_lost(self, now: float) -> None:
+    def feature_key_lost(self, now: float, reason: str = "removed") -> None:
+        """The key stopped answering; reason (removed, no_answer, noise, authentication_failed,
+        wrong_serial, error) goes into the feature_key.absent event."""
+        self._absent_reason = reason
         self.engine.feature_key_lost(now)
         self._refresh(now)
 
@@ -173,7 +177,8 @@ class UnitCore:
                 self.emit(change.at, "pool.limit_changed", pool=change.pool_id, licensed=change.licensed,
                           effective=change.effective, in_use=change.in_use)
             elif isinstance(change, FeatureKeyChanged):
-                self.emit(change.at, f"feature_key.{change.state}", serial=change.serial)
+                extra = {"reason": self._absent_reason} if change.state == "absent" else {}
+                self.emit(change.at, f"feature_key.{change.state}", serial=change.serial, **extra)
         ip500_pool = self.release.vcm.ip500_license_pool
         ip500_channels = self.engine.pool(ip500_pool).effective if ip500_pool else None
         limit = vcm_channel_limit(self.model, self.release, self.config.vcm_modules, ip500_channels)

@@ -124,27 +124,27 @@ class ControlUnit:
         now = self.clock.time()
         try:
             serial = await self.feature_key.read_serial()
-        except FeatureKeyAbsentError:
-            self.core.feature_key_lost(self.clock.time())
+        except FeatureKeyAbsentError as exc:
+            self.core.feature_key_lost(self.clock.time(), exc.cause)
             self._after_change()
             return None
         except FeatureKeyError as exc:
             self._event(now, "feature_key.error", {"error": str(exc)})
-            self.core.feature_key_lost(self.clock.time())
+            self.core.feature_key_lost(self.clock.time(), exc.cause)
             self._after_change()
             return None
         owner = self.serial_owner(serial, self.name) if self.serial_owner is not None else None
         if owner is not None:
             self._event(now, "feature_key.error", {"error": f"serial {serial} is already the feature key of unit "
                                                             f"{owner}: each unit needs its own [S1]"})
-            self.core.feature_key_lost(self.clock.time())
+            self.core.feature_key_lost(self.clock.time(), "wrong_serial")
             self._after_change()
             return None
         try:
             self.core.feature_key_read(serial, self.clock.time())
         except SerialNumberError as exc:
             self._event(now, "feature_key.error", {"error": str(exc)})
-            self.core.feature_key_lost(self.clock.time())
+            self.core.feature_key_lost(self.clock.time(), "wrong_serial")
             serial = None
         self._after_change()
         return serial

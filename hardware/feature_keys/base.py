@@ -13,11 +13,21 @@ from typing import ClassVar
 
 
 class FeatureKeyError(Exception):
-    """Base of the feature-key errors."""
+    """Base of the feature-key errors. `cause` says why the key is judged absent, in one word:
+    removed, no_answer, noise, authentication_failed, wrong_serial, error."""
+
+    cause = "error"
+
+    def __init__(self, message: str, cause: str | None = None) -> None:
+        super().__init__(message)
+        if cause is not None:
+            self.cause = cause
 
 
 class FeatureKeyAbsentError(FeatureKeyError):
     """The key did not answer (removed, unplugged, timed out, answered garbage)."""
+
+    cause = "no_answer"
 
 
 class FeatureKeyConfigError(FeatureKeyError, ValueError):

@@ -50,6 +50,8 @@ _OUR_OPTIONS = ("baudrate", "timeout", "plain_id", "backoff_max")
 class FeatureKeyAuthError(FeatureKeyError):
     """Something answered, but could not prove it is a dongle we know."""
 
+    cause = "authentication_failed"
+
 
 def provisioning_secret() -> bytes:
     """$IPO_EMU_DONGLE_SECRET, else the clearly labelled development default (refused when
@@ -123,7 +125,7 @@ class SerialFeatureKey(FeatureKey):
 
     async def read_serial(self) -> str:
         if self._closed:
-            raise FeatureKeyAbsentError(f"{self.url}: closed")
+            raise FeatureKeyAbsentError(f"{self.url}: closed", "removed")
         wait = self._retry_at - time.monotonic()
         if wait > 0:
             raise FeatureKeyAbsentError(f"{self.port_url}: not answering; next try in {wait:.1f} s")
@@ -191,7 +193,8 @@ class SerialFeatureKey(FeatureKey):
                 except ProtocolError as exc:
                     raise FeatureKeyAuthError(f"{port.port}: {exc}") from None
         noise = f" ({reader.discarded} bytes of noise)" if reader.discarded else ""
-        raise FeatureKeyAbsentError(f"{port.port}: no answer within {self.timeout_s:g} s{noise}")
+        raise FeatureKeyAbsentError(f"{port.port}: no answer within {self.timeout_s:g} s{noise}",
+                                    "noise" if reader.discarded else "no_answer")
 
     def _drop_port(self) -> None:
         port, self._port = self._port, None
@@ -245,7 +248,7 @@ class UsbFeatureKey(SerialFeatureKey):
         if device is None:
             self._drop_port()
             wanted = f"{self.vid:04x}:{self.pid:04x}" + (f" serial {self.usb_serial}" if self.usb_serial else "")
-            raise FeatureKeyAbsentError(f"no USB key {wanted} is plugged in")
+            raise FeatureKeyAbsentError(f"no USB key {wanted} is plugged in", "removed")
         return device
 
     @classmethod

@@ -23,7 +23,7 @@ class VirtualFeatureKey(FeatureKey):
 
     async def read_serial(self) -> str:
         if self._closed or not self.inserted:
-            raise FeatureKeyAbsentError(f"virtual feature key {self.serial} is not inserted")
+            raise FeatureKeyAbsentError(f"virtual feature key {self.serial} is not inserted", "removed")
         return self.serial
 
     def remove(self) -> None:

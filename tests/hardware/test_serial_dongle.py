@@ -55,8 +55,9 @@ async def test_a_device_that_only_prints_a_serial_is_refused_unless_configured()
 async def test_a_dongle_with_an_unknown_secret_is_refused():
     dongle = plug(wrong_secret=True)
     try:
-        with pytest.raises(FeatureKeyAuthError, match="failed authentication"):
+        with pytest.raises(FeatureKeyAuthError, match="failed authentication") as caught:
             await read(f"serial://{dongle.path}?timeout=0.5")
+        assert caught.value.cause == "authentication_failed"
     finally:
         dongle.close()
 
@@ -89,8 +90,9 @@ async def test_a_recorded_session_cannot_be_replayed():
 async def test_garbage_on_the_line_is_no_dongle():
     dongle = plug(garbage=True)
     try:
-        with pytest.raises(FeatureKeyAbsentError, match="bytes of noise"):
+        with pytest.raises(FeatureKeyAbsentError, match="bytes of noise") as caught:
             await read(f"serial://{dongle.path}?timeout=0.3")
+        assert caught.value.cause == "noise"
     finally:
         dongle.close()
 

@@ -82,6 +82,8 @@ async def test_pulling_and_returning_the_virtual_key():
     assert (await unit.offer_call("sip1", "201")).reason is Reason.FEATURE_KEY_ABSENT
     assert await unit.insert_feature_key() == SERIAL
     assert (await unit.offer_call("sip1", "201")).accepted
+    absent = [e for e in events if e.name == "feature_key.absent"]
+    assert absent and absent[0].data["reason"] == "removed"  # why the key was judged absent
     names = [e.name for e in events]
     for name in ("feature_key.absent", "feature_key.grace_expired", "feature_key.present", "license.invalid"):
         assert name in names
