@@ -29,7 +29,7 @@ from emulator.licensing.issuer_secret import load_issuer_secret
 from emulator.scenario.loader import ScenarioError, load_scenario
 from emulator.scenario.plot import PlotUnavailableError, plot
 from emulator.scenario.report import render
-from emulator.scenario.runner import RunOptions, ScenarioRunner
+from emulator.scenario.runner import EventsWriteError, RunOptions, ScenarioRunner
 from emulator.scenario.schema import parse_duration
 from emulator.scenario.sizing import erlang_b, size
 
@@ -119,7 +119,10 @@ def run(
     show_progress = sys.stderr.isatty() if progress is None else progress
     options = RunOptions(realtime=realtime, speed=speed, seed=seed, events_path=events, max_lag_s=max_lag_s,
                          handle_signals=True)
-    result = asyncio.run(_run_with_progress(loaded, options, show_progress))
+    try:
+        result = asyncio.run(_run_with_progress(loaded, options, show_progress))
+    except EventsWriteError as exc:
+        raise UserError(exc.strerror) from None
     if report is not None:
         _write_atomically(report, json.dumps(result.data, indent=2, default=str) + "\n")
     if plot_file is not None:
@@ -150,14 +153,13 @@ def run(
 
 
 def _write_atomically(path: Path, text: str) -> None:
-    """Write to a temporary file beside `path`, then rename it into place: never half a report."""
-    temporary = path.with_name(f".{path.name}.tmp")
+    """The report, whole or not at all (emulator/output_files.py)."""
+    from emulator.output_files import write_whole
+
     try:
-        temporary.write_text(text, encoding="utf-8")
-        temporary.replace(path)
+        write_whole(path, lambda fh: fh.write(text))
     except OSError as exc:
-        temporary.unlink(missing_ok=True)
-        raise UserError(f"--report {path}: cannot write: {exc.strerror}") from None
+        raise UserError(f"--report {path}: cannot write: {exc.strerror or exc}") from None
 
 
 def _use_feature_key(loaded, choice: str) -> None:

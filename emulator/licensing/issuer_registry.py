@@ -197,7 +197,13 @@ class _Transaction:
         self._db.execute("BEGIN IMMEDIATE")
 
     def __exit__(self, exc_type: object, *_: object) -> None:
-        self._db.execute("ROLLBACK" if exc_type else "COMMIT")
+        if exc_type is None:
+            self._db.execute("COMMIT")  # a full disk fails here, with its own message
+            return
+        try:
+            self._db.execute("ROLLBACK")
+        except sqlite3.Error:
+            pass  # SQLite may have rolled back already (e.g. the disk is full): keep the first error
 
 
 def _message(exc: BaseException) -> str:

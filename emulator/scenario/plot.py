@@ -6,6 +6,8 @@ Per unit, the pools that were used are drawn, busiest (peak / limit) first.
 
 from __future__ import annotations
 
+from emulator.output_files import write_whole
+
 import math
 from pathlib import Path
 
@@ -55,5 +57,9 @@ def plot(data: dict, path: Path) -> None:
     axes.flat[0].legend(fontsize=7, loc="lower right")
     fig.suptitle(data["scenario"], fontsize=11)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    try:
+        write_whole(path, lambda fh: fig.savefig(fh, dpi=100, format="png"), binary=True)
+    except OSError as exc:
+        raise PlotUnavailableError(f"--plot {path}: cannot write: {exc.strerror or exc}") from None
+    finally:
+        plt.close(fig)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import os
 import random
 import signal
 import sys
@@ -12,7 +14,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from emulator.config import MOBILITY_FEATURES
 from emulator.licensing import utc_text
@@ -66,14 +68,28 @@ class RunResult:
         return all(e.ok for e in self.expectations)
 
 
+class EventsWriteError(OSError):
+    """--events could not be written (the message names the file and the cause)."""
+
+
 class EventsFile:
-    """--events: one JSON object per line (docs/events.md gives the schema)."""
+    """--events: one JSON object per line (docs/events.md gives the schema).
+
+    Lines are gathered and written in batches of whole lines; if a write fails (a full disk),
+    the file is cut back to the last whole line and the run stops with the cause. So the file
+    always ends on a complete line.
+    """
+
+    BATCH = 512
 
     def __init__(self, path: Path, start: float) -> None:
         self.path = path
         self.start = start
         self._to_stdout = str(path) == "-"
-        self._fh: IO[str] = sys.stdout if self._to_stdout else path.open("w", encoding="utf-8")
+        self._fd = sys.stdout.fileno() if self._to_stdout else os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC,
+                                                                       0o644)
+        self._pending: list[str] = []
+        self._written = 0  # bytes of whole lines on disk
         self.lines = 0
 
     def __call__(self, event: TelemetryEvent) -> None:
@@ -84,15 +100,37 @@ class EventsFile:
         for key, value in data.items():
             if key not in ("reason", "detail"):
                 record[key] = value
-        self._fh.write(json.dumps(record, default=str) + "\n")
+        self._pending.append(json.dumps(record, default=str) + "\n")
         self.lines += 1
+        if len(self._pending) >= self.BATCH:
+            self._flush()
+
+    def _flush(self) -> None:
+        if not self._pending:
+            return
+        data = "".join(self._pending).encode("utf-8")
+        self._pending = []
+        if self._to_stdout:
+            sys.stdout.flush()
+        view = memoryview(data)
+        try:
+            while view:
+                done = os.write(self._fd, view)
+                view = view[done:]
+        except OSError as exc:
+            if not self._to_stdout:
+                with contextlib.suppress(OSError):
+                    os.ftruncate(self._fd, self._written)
+            raise EventsWriteError(exc.errno, f"--events {self.path}: cannot write: {exc.strerror}") from None
+        self._written += len(data)
 
     def close(self) -> None:
-        """Every line is written whole (one write per event), so the file ends on a complete line."""
-        if self._to_stdout:
-            self._fh.flush()
-        else:
-            self._fh.close()
+        """Write what is left; the file ends on a complete line."""
+        try:
+            self._flush()
+        finally:
+            if not self._to_stdout:
+                os.close(self._fd)
 
 
 class EventCounter:
