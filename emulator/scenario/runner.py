@@ -86,8 +86,7 @@ class EventsFile:
         self.path = path
         self.start = start
         self._to_stdout = str(path) == "-"
-        self._fd = sys.stdout.fileno() if self._to_stdout else os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC,
-                                                                       0o644)
+        self._fd = -1 if self._to_stdout else os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         self._pending: list[str] = []
         self._written = 0  # bytes of whole lines on disk
         self.lines = 0
@@ -108,19 +107,21 @@ class EventsFile:
     def _flush(self) -> None:
         if not self._pending:
             return
-        data = "".join(self._pending).encode("utf-8")
+        text = "".join(self._pending)
         self._pending = []
         if self._to_stdout:
+            sys.stdout.write(text)
             sys.stdout.flush()
+            return
+        data = text.encode("utf-8")
         view = memoryview(data)
         try:
             while view:
                 done = os.write(self._fd, view)
                 view = view[done:]
         except OSError as exc:
-            if not self._to_stdout:
-                with contextlib.suppress(OSError):
-                    os.ftruncate(self._fd, self._written)
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._fd, self._written)
             raise EventsWriteError(exc.errno, f"--events {self.path}: cannot write: {exc.strerror}") from None
         self._written += len(data)
 
