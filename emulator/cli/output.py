@@ -24,7 +24,14 @@ def console() -> Console:
     return out
 
 
+MAX_ERROR_CHARS = 1000
+
+
 def error_line(message: str) -> None:
+    """One line: a value echoed from hostile input is cut, never a megabyte on stderr."""
+    message = " ".join(message.splitlines())
+    if len(message) > MAX_ERROR_CHARS:
+        message = message[:MAX_ERROR_CHARS] + f"… ({len(message) - MAX_ERROR_CHARS:,} more characters)"
     print(f"ipo-emu: error: {message}", file=sys.stderr)
 
 

@@ -133,7 +133,9 @@ class ControlUnit:
             self.core.feature_key_lost(self.clock.time(), exc.cause)
             self._after_change()
             return None
-        owner = self.serial_owner(serial, self.name) if self.serial_owner is not None else None
+        # Keys given by serial were checked when the network was built; a device only now
+        owner = (self.serial_owner(serial, self.name)
+                 if self.serial_owner is not None and self.feature_key.printed_serial is None else None)
         if owner is not None:
             self._event(now, "feature_key.error", {"error": f"serial {serial} is already the feature key of unit "
                                                             f"{owner}: each unit needs its own [S1]"})

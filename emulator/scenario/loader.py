@@ -19,7 +19,7 @@ from emulator.config import UnitConfig
 from emulator.licensing import KeyAuthority, SerialNumberError
 from emulator.licensing.key_signing import DEVELOPMENT_SECRET, RunLocalAuthority
 from emulator.licensing.issuer import IssueError, order_keys
-from emulator.runtime.network import NetworkConfigError, validate_network
+from emulator.runtime.network import NetworkConfigError, split_party, validate_network
 from emulator.scenario.schema import LicenseSpec, Scenario
 
 _TAG = re.compile(r"^[A-Z]|[\[\]]|^(str|int|float|bool|none|list|dict)$")
@@ -155,6 +155,12 @@ def _check_references(scenario: Scenario, units: list[UnitConfig], path: Path, r
     by_name = {u.name: u for u in units}
     parties = {u.name: {"voicemail", *(t.name for t in u.trunks), *(x.extension for x in u.users),
                         *(g.extension for g in u.groups)} for u in units}
+    groups = {u.name: {g.extension for g in u.groups} for u in units}
+
+    def caller(ref: str, default_unit: str, where: str) -> None:
+        unit_name, sep, name = ref.rpartition("/")
+        if name in groups.get(unit_name if sep else default_unit, ()):
+            problems.append(_located(path, root, f"{where}: {name!r} is a hunt group, which cannot make calls"))
     users = {u.name: {x.name for x in u.users} for u in units}
 
     def party(ref: str, default_unit: str, where: str) -> None:
@@ -171,6 +177,9 @@ def _check_references(scenario: Scenario, units: list[UnitConfig], path: Path, r
         if event.call is not None:
             party(event.call.from_, unit_name, f"{where}.from")
             party(event.call.to, unit_name, f"{where}.to")
+            caller(event.call.from_, unit_name, f"{where}.from")
+            if split_party(event.call.from_, unit_name) == split_party(event.call.to, unit_name):
+                problems.append(_located(path, root, f"{where}.to: the same party as 'from'"))
         for field in ("register", "unregister"):
             value = event.value(field)
             for ext in [value] if isinstance(value, str) else value or []:
@@ -200,10 +209,19 @@ def _check_references(scenario: Scenario, units: list[UnitConfig], path: Path, r
                 problems.append(_located(path, root, f"events[{i}].install_license: {exc}"))
     for i, traffic in enumerate(scenario.traffic):
         unit_name = scenario.unit_name(traffic.unit)
+        refs: dict[str, set] = {}
         for field, mix in (("from", traffic.from_), ("to", traffic.to)):
             for j, entry in enumerate([mix] if isinstance(mix, str) else mix):
                 ref = entry if isinstance(entry, str) else entry.party
-                party(ref, unit_name, f"traffic[{i}].{field}" + ("" if isinstance(mix, str) else f"[{j}]"))
+                where = f"traffic[{i}].{field}" + ("" if isinstance(mix, str) else f"[{j}]")
+                party(ref, unit_name, where)
+                if field == "from":
+                    caller(ref, unit_name, where)
+                refs.setdefault(field, set()).add(split_party(ref, unit_name))
+        both = refs.get("from", set()) & refs.get("to", set())
+        if both:
+            problems.append(_located(path, root, f"traffic[{i}]: {'/'.join(sorted(both)[0])} is both a caller and "
+                                                 "a called party (a call needs two different parties)"))
     for i, expectation in enumerate(scenario.expect):
         if expectation.peak is not None:
             unit = by_name[scenario.unit_name(expectation.peak.unit)]

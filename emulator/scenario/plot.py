@@ -31,7 +31,7 @@ def plot(data: dict, path: Path) -> None:
     hours = [t / 3600.0 for t in samples["t"]]
     panels = []
     for unit in data["units"]:
-        used = [p for p in unit["pools"] if p["peak"] > 0]
+        used = [p for p in unit["pools"] if p["peak"] > 0 and f"{unit['name']}/{p['pool']}" in samples]
         used.sort(key=lambda p: (-(p["peak"] / p["effective"] if p["effective"] else 1.0), p["pool"]))
         panels += [(unit, pool) for pool in used[:MAX_POOLS_PER_UNIT]]
     if not panels:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import os
 import random
@@ -33,6 +34,8 @@ WARM_UP_FRACTION = 0.05  # attempts discarded before judging blocking against Er
 
 
 DEFAULT_MAX_LAG_S = 0.25
+SAMPLED_UNITS = 24
+"""Units whose pools are sampled over time for --plot (a fleet's would not fit on a page)."""
 
 
 @dataclass
@@ -317,8 +320,9 @@ class ScenarioRunner:
     # -- sampling and progress ---------------------------------------------------------------------
 
     def _sample(self, at: float | None = None) -> None:
+        """In use and limit of every pool, for the plot (the first SAMPLED_UNITS units)."""
         self.samples["t"].append(round((self.clock.time() if at is None else at) - self.start, 6))
-        for name, unit in self.network.units.items():
+        for name, unit in itertools.islice(self.network.units.items(), SAMPLED_UNITS):
             for pool_id, pool in unit.pools().items():
                 series = self.samples.setdefault(f"{name}/{pool_id}", [[], []])
                 series[0].append(pool.in_use)

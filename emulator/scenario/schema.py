@@ -257,7 +257,7 @@ class Weighted(_Strict):
     """Relative share of calls to (or from) this party."""
 
 
-Mix = Annotated[Party | list[Party | Weighted], Field()]
+Mix = Annotated[Party | Annotated[list[Party | Weighted], Field(min_length=1)], Field()]
 
 
 class RampStep(_Strict):

@@ -42,8 +42,9 @@ class _StrictLoader(yaml.SafeLoader):
 
 def load_yaml(text: str) -> tuple[yaml.Node | None, object]:
     """(the node tree, for line numbers; the data). Raises YamlInputError."""
-    loader = _StrictLoader(text)
+    loader = None
     try:
+        loader = _StrictLoader(text)
         node = loader.get_single_node()
         data = loader.construct_document(node) if node is not None else None
     except YamlInputError:
@@ -54,8 +55,11 @@ def load_yaml(text: str) -> tuple[yaml.Node | None, object]:
         raise YamlInputError(f"invalid YAML: {problem}", mark.line + 1 if mark is not None else None) from None
     except RecursionError:
         raise YamlInputError(f"invalid YAML: nested more than {MAX_DEPTH} levels deep") from None
+    except ValueError as exc:  # e.g. an integer of more digits than Python converts
+        raise YamlInputError(f"invalid YAML: {str(exc).split(':')[0]}") from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     _check_size(data)
     return node, data
 

@@ -7,6 +7,7 @@ group "ipo_emu.feature_keys" (name = "package.module:Class").
 
 from __future__ import annotations
 
+import functools
 import importlib
 from importlib.metadata import entry_points
 
@@ -27,7 +28,10 @@ BACKENDS: dict[str, tuple[str, str]] = {
 KEY_TYPES = {"serial": "serial", "usb": "usb", "smartcard": "smart_card", "sdcard": "sd_card"}
 
 
+@functools.cache
 def _all_backends() -> dict[str, tuple[str, str]]:
+    """The built-in backends and the entry points' (read once: scanning the installed
+    packages costs milliseconds, and a fleet opens a key per unit)."""
     backends = dict(BACKENDS)
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         module, _, attr = ep.value.partition(":")
