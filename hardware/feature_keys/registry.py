@@ -40,11 +40,15 @@ def _all_backends() -> dict[str, tuple[str, str]]:
 
 
 def available_interfaces() -> list[str]:
+    _all_backends.cache_clear()  # rarely asked: look at the installed packages again
     return sorted(_all_backends())
 
 
 def backend_class(interface: str) -> type[FeatureKey]:
     backends = _all_backends()
+    if interface not in backends:  # installed since the first look? Look once more
+        _all_backends.cache_clear()
+        backends = _all_backends()
     if interface not in backends:
         known = ", ".join(sorted(backends))
         raise FeatureKeyConfigError(f"unknown feature-key interface {interface!r} (known: {known})")
