@@ -54,7 +54,8 @@ def plot(data: dict, path: Path) -> None:
         ax.set_xlabel("hours", fontsize=8)
         ax.tick_params(labelsize=7)
         ax.grid(alpha=0.3)
-    axes.flat[0].legend(fontsize=7, loc="lower right")
+    if panels[0][1] is not None:  # a panel with lines to name
+        axes.flat[0].legend(fontsize=7, loc="lower right")
     fig.suptitle(data["scenario"], fontsize=11)
     fig.tight_layout()
     try:

@@ -199,6 +199,7 @@ def cli_cases(folder: Path, scenario: str) -> list[dict]:
         ["run", scenario, "--no-progress", "--events", "/dev/full"],
         ["run", scenario, "--no-progress", "--report", "/dev/full"],
         ["run", scenario, "--no-progress", "--report", "-"],
+        ["run", scenario, "--no-progress", "--plot", "/dev/full"],
         ["run", scenario, "--no-progress", "--plot", str(folder)],
         ["run", scenario, "--no-progress", "--feature-key", "gopher://x"],
         ["run", scenario, "--no-progress", "--feature-key", "mars=virtual:12345678"],

@@ -117,3 +117,9 @@ def test_listing_the_registry_creates_nothing(cli, tmp_path):
     missing = tmp_path / "typo.sqlite3"
     code, _, err = cli("license", "registry", "--registry", missing)
     assert code == 2 and "no such file" in err and not missing.exists()
+
+
+def test_a_secret_that_is_not_utf8_in_the_environment_is_taken_as_its_bytes(cli, monkeypatch):
+    monkeypatch.setenv("IPO_EMU_ISSUER_SECRET", "\udcff\udcfe not UTF-8 but long enough")
+    code, out, err = cli("license", "issue", "--serial", "12345678", "--feature", "softconsole")
+    assert code == 0 and len(out.split()[0]) == 32 and "development" not in err
