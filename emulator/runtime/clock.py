@@ -117,24 +117,26 @@ class Clock(ABC):
 class VirtualClock(Clock):
     """Fast-forward time: jumps from one callback to the next without waiting.
 
-    Every `yield_every` callbacks it yields to the event loop, so other tasks (a progress
-    bar, an MQTT publisher) keep running during a long simulation.
+    Streams (call sources) are kept in a heap of their own, ordered by their next event, so
+    the cost of an event does not grow with the number of streams. Every `yield_every`
+    callbacks it yields to the event loop, so other tasks (a progress bar, an MQTT
+    publisher) keep running during a long simulation.
     """
 
     def __init__(self, start: float, *, yield_every: int = 20_000) -> None:
         super().__init__(start)
         self.yield_every = yield_every
-        self._streams: list[Stream] = []
+        self._streams: list[list] = []  # heap of [next_time, seq, stream]
 
     def add_stream(self, stream: Stream) -> None:
-        """Merge a stream with the heap directly: its events never touch the heap."""
-        self._streams.append(stream)
+        """Merge a stream with the heap directly: its events never touch the timer heap."""
+        if stream.next_time != INF:
+            heapq.heappush(self._streams, [stream.next_time, next(self._seq), stream])
 
     def next_time(self) -> float | None:
         heap_time = super().next_time()
-        times = [s.next_time for s in self._streams if s.next_time != INF]
-        if heap_time is not None:
-            times.append(heap_time)
+        stream_time = self._streams[0][0] if self._streams else None
+        times = [t for t in (heap_time, stream_time) if t is not None]
         return min(times, default=None)
 
     async def run(self, until: float | None = None) -> None:
@@ -144,13 +146,15 @@ class VirtualClock(Clock):
         another arrives frees its channel first, as in the reference models.
         """
         heap, pop, streams = self._heap, heapq.heappop, self._streams
+        replace, seq = heapq.heapreplace, self._seq
         limit = INF if until is None else until
         every = self.yield_every
         budget = every
         slices = 0  # callbacks run = slices * every + (every - budget)
         while True:
             if len(streams) == 1:
-                stream, step = streams[0], streams[0].step
+                entry = streams[0]
+                stream, step = entry[2], entry[2].step
                 due = stream.next_time
                 # The common case: one traffic stream and the timer heap, everything in locals.
                 # `while True` on purpose: CPython 3.11 only warms code up (to specialise it) on
@@ -169,6 +173,8 @@ class VirtualClock(Clock):
                         result = fn(arg, when)
                         if result is not None and type(result) is CoroutineType:
                             await result
+                        if len(streams) != 1:
+                            break  # a callback added a stream: take the general path
                     elif due > limit:
                         break
                     else:
@@ -182,22 +188,28 @@ class VirtualClock(Clock):
                         await asyncio.sleep(0)
                         if len(streams) != 1:
                             break  # a stream was added meanwhile: take the general path
+                entry[0] = due  # the stream's place in the stream heap
                 if due == INF:
-                    streams.remove(stream)
+                    streams.remove(entry)
+                    heapq.heapify(streams)
                     continue
                 if len(streams) == 1:
                     break  # stopped at the limit
+                heapq.heapify(streams)
             # The general case: any number of streams (including none).
             head = heap[0][0] if heap else INF
-            stream = min(streams, key=_next_time_of) if streams else None
-            due = stream.next_time if stream is not None else INF
+            due = streams[0][0] if streams else INF
             if due < head:
                 if due > limit:
                     break
+                stream = streams[0][2]
                 self.now = due
                 stream.step(due)
-                if stream.next_time == INF:
-                    streams.remove(stream)
+                following = stream.next_time
+                if following == INF:
+                    pop(streams)
+                else:
+                    replace(streams, [following, next(seq), stream])
             else:
                 if head > limit or head == INF:
                     break
@@ -343,10 +355,6 @@ class WallClock(Clock):
                     await asyncio.sleep(0)  # behind: still let signals and other tasks in
         finally:
             self._wakeup = None
-
-
-def _next_time_of(stream: Stream) -> float:
-    return stream.next_time
 
 
 def _call_with_args(callback: tuple[Callable[..., Any], tuple], when: float) -> Any:

@@ -20,9 +20,10 @@ ENV = {**os.environ, "IPO_EMU_ISSUER_SECRET": "a secret for the hostile-input co
 def run_in_worker(cases: list[dict], tmp_path: Path) -> list[dict]:
     cases_file, results_file = tmp_path / "cases.json", tmp_path / "results.json"
     cases_file.write_text(json.dumps(cases))
-    env = {**ENV, "IPO_EMU_REGISTRY": str(tmp_path / "registry.sqlite3")}
+    # in a folder of its own: a case that writes a file by a relative name writes it there
+    env = {**ENV, "IPO_EMU_REGISTRY": str(tmp_path / "registry.sqlite3"), "PYTHONPATH": str(ROOT)}
     done = subprocess.run([sys.executable, "-m", "tests.hostile.worker", str(cases_file), str(results_file)],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(results_file.read_text())
 
