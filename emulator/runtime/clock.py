@@ -202,14 +202,17 @@ class VirtualClock(Clock):
             if due < head:
                 if due > limit:
                     break
-                stream = streams[0][2]
+                entry = streams[0]
+                stream = entry[2]
                 self.now = due
                 stream.step(due)
                 following = stream.next_time
                 if following == INF:
                     pop(streams)
-                else:
-                    replace(streams, [following, next(seq), stream])
+                else:  # the same entry, moved to its new place: no allocation per event
+                    entry[0] = following
+                    entry[1] = next(seq)
+                    replace(streams, entry)
             else:
                 if head > limit or head == INF:
                     break
