@@ -6,25 +6,55 @@ unexpected failure is one line and exit code 70 (set IPO_EMU_DEBUG=1 for the tra
 
 from __future__ import annotations
 
+import importlib
 import os
 
+from typing import Any
+
 import typer
+import typer.core
 
 from emulator import __version__
-from emulator.cli import dongle_cmd, license_cmd, models_cmd, scenario_cmd, unit_cmd
-from emulator.cli.output import UserError, error_line
-from emulator.cli.output import told
-from emulator.licensing import KeyFormatError, SerialNumberError
-from emulator.licensing.issuer import IssueError
-from emulator.licensing.issuer_registry import (
-    AlreadyExchangedError,
-    RegistryError,
-    TrialAlreadyIssuedError,
-)
-from emulator.licensing.issuer_secret import IssuerSecretError
-from emulator.runtime.network import NetworkConfigError
-from firmware_models import ModelDataError
-from hardware.feature_keys import FeatureKeyError
+from emulator.cli.output import UserError, error_line, told
+
+
+class LazyGroup(typer.core.TyperGroup):
+    """The root command: each subcommand's module is imported only when that command runs, so
+    `ipo-emu --version` and `--help` start in a few hundredths of a second (python-can and
+    pip load their plugins the same way)."""
+
+    COMMANDS: dict[str, tuple[str, str | None, str]] = {
+        # name: (module, command in that module's app or None for a group, short help)
+        "run": ("emulator.cli.scenario_cmd", "run", "Run a scenario and report what the licenses allowed."),
+        "validate": ("emulator.cli.scenario_cmd", "validate", "Check a scenario file without running it."),
+        "schema": ("emulator.cli.scenario_cmd", "schema", "Write the JSON Schema of scenario files."),
+        "size": ("emulator.cli.scenario_cmd", "size", "Recommend SIP trunk and VCM channels for a load (Erlang-B)."),
+        "events": ("emulator.cli.scenario_cmd", "events", "Read an --events file back and count its events."),
+        "models": ("emulator.cli.models_cmd", None, "Control units, capacities and license catalogues."),
+        "license": ("emulator.cli.license_cmd", None, "Issue, inspect and exchange license keys."),
+        "unit": ("emulator.cli.unit_cmd", None, "Inspect an emulated control unit."),
+        "dongle": ("emulator.cli.dongle_cmd", None, "Serve, list and probe feature-key dongles."),
+    }
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return list(self.COMMANDS)
+
+    def get_command(self, ctx: Any, name: str) -> Any:
+        if name not in self.COMMANDS:
+            return None
+        module_name, command, _ = self.COMMANDS[name]
+        module = importlib.import_module(module_name)
+        group = typer.main.get_group(module.app)  # a group even when it has a single command
+        if command is None:
+            group.name = name
+            return group
+        return group.get_command(ctx, command)
+
+    def format_commands(self, ctx: Any, formatter: Any) -> None:
+        """The list of commands from the table above, without importing them."""
+        with formatter.section("Commands"):
+            formatter.write_dl([(name, help_) for name, (_, _, help_) in self.COMMANDS.items()])
+
 
 app = typer.Typer(
     name="ipo-emu",
@@ -32,16 +62,9 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    cls=LazyGroup,
+    rich_markup_mode=None,
 )
-app.add_typer(models_cmd.app, name="models")
-app.add_typer(license_cmd.app, name="license")
-app.add_typer(unit_cmd.app, name="unit")
-app.add_typer(dongle_cmd.app, name="dongle")
-app.command("run")(scenario_cmd.run)
-app.command("validate")(scenario_cmd.validate)
-app.command("schema")(scenario_cmd.schema)
-app.command("size")(scenario_cmd.size_cmd)
-app.command("events")(scenario_cmd.events_cmd)
 
 
 def _print_version(value: bool) -> None:
@@ -58,20 +81,19 @@ def _root(
     """Emulate Avaya IP Office control units and the licenses they enforce."""
 
 
-USER_ERRORS = (
-    UserError,
-    ModelDataError,
-    LookupError,
-    SerialNumberError,
-    KeyFormatError,
-    IssueError,
-    RegistryError,
-    TrialAlreadyIssuedError,
-    AlreadyExchangedError,
-    IssuerSecretError,
-    FeatureKeyError,
-    NetworkConfigError,
-)
+def user_errors() -> tuple[type[BaseException], ...]:
+    """Failures a user can cause: one line and exit 2 (imported only when one happens)."""
+    from emulator.licensing import KeyFormatError, SerialNumberError
+    from emulator.licensing.issuer import IssueError
+    from emulator.licensing.issuer_registry import AlreadyExchangedError, RegistryError, TrialAlreadyIssuedError
+    from emulator.licensing.issuer_secret import IssuerSecretError
+    from emulator.runtime.network import NetworkConfigError
+    from firmware_models import ModelDataError
+    from hardware.feature_keys import FeatureKeyError
+
+    return (UserError, ModelDataError, LookupError, SerialNumberError, KeyFormatError, IssueError, RegistryError,
+            TrialAlreadyIssuedError, AlreadyExchangedError, IssuerSecretError, FeatureKeyError, NetworkConfigError)
+
 
 EXIT_USAGE = 2
 EXIT_INTERNAL = 70
@@ -90,12 +112,12 @@ def main(argv: list[str] | None = None) -> int:
     except (typer.Abort, KeyboardInterrupt):
         error_line("aborted")
         return 130
-    except USER_ERRORS as exc:
-        error_line(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
-        return EXIT_USAGE
     except BrokenPipeError:
         return 0
     except Exception as exc:  # noqa: BLE001 - the last line of defence: one line, never a traceback
+        if isinstance(exc, user_errors()):
+            error_line(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+            return EXIT_USAGE
         if os.environ.get("IPO_EMU_DEBUG"):
             raise
         error_line(f"internal error: {type(exc).__name__}: {exc} (set IPO_EMU_DEBUG=1 for details)")

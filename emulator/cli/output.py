@@ -10,7 +10,6 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from emulator.licensing import utc_text
 
 
 class UserError(Exception):
@@ -81,4 +80,6 @@ def parse_time(text: str, option: str) -> int:
 
 
 def utc(unix_seconds: float | None) -> str | None:
+    from emulator.licensing import utc_text
+
     return None if unix_seconds is None else utc_text(unix_seconds)

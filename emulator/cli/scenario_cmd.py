@@ -376,3 +376,11 @@ def events_cmd(
         return
     console().print(table(f"{file}: {total} events", ["unit", "kind", "reason", "count"],
                           [[r["unit"], r["kind"], r["reason"] or "", r["count"]] for r in rows]))
+
+
+app = typer.Typer(add_completion=False)
+app.command("run")(run)
+app.command("validate")(validate)
+app.command("schema")(schema)
+app.command("size")(size_cmd)
+app.command("events")(events_cmd)

@@ -214,3 +214,18 @@ def test_real_process_exit_codes_and_no_traceback(tmp_path):
     version = subprocess.run([sys.executable, "-m", "emulator", "--version"], capture_output=True, text=True,
                              env=env, timeout=60)
     assert version.returncode == 0 and version.stdout.startswith("ipo-emu ")
+
+
+@pytest.mark.parametrize("argv", [["--version"], ["--help"]])
+def test_version_and_help_load_no_subcommand_and_no_data(argv):
+    """Start-up cost is what --version and --help import: typer, and nothing of ours beyond
+    the root command (the speed itself is measured by a benchmark, not by a timed test)."""
+    import subprocess
+    import sys
+
+    probe = ("import sys; from emulator.cli import main; main(%r); "
+             "print(sorted(m for m in sys.modules if m.startswith(('emulator.licensing', 'emulator.scenario', "
+             "'emulator.cli.', 'firmware_models', 'pydantic', 'hardware'))))" % argv)
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "['emulator.cli.output']"
