@@ -24,6 +24,9 @@ from emulator.rules import Decision
 from emulator.rules.decision import ADMITTED
 from emulator.runtime.clock import INF, Clock
 
+TALLY_EVERY = 1024
+TALLY_MASK = TALLY_EVERY - 1
+
 Offer = Callable[[object, str, str, float], Decision]
 HangUp = Callable[[object, float], object]
 
@@ -86,6 +89,10 @@ class CallSource:
         self.observe_until = observe_until
         self.exhausted_at = INF  # when max_calls ran out (the last attempt), if it did
         self.outcomes: bytearray | None = bytearray() if record else None  # 1 = blocked, per attempt
+        self.tally: list[tuple[int, int]] = []
+        """(blocked, attempts that reached a line) so far, every TALLY_EVERY attempts: enough to
+        judge blocking after a warm-up, in memory that grows by a pair per TALLY_EVERY attempts
+        (record=True keeps every attempt's outcome instead, for diagnostics)."""
         self.next_time = INF
         self.step = self._make_step()
 
@@ -122,6 +129,18 @@ class CallSource:
     def admitted(self) -> int:
         return self.attempts - self.rejected
 
+    def blocking_after(self, warm_up: float) -> tuple[float, int]:
+        """(blocked / attempts that reached a line, those attempts) after the first `warm_up`
+        share of them, cut at a tally point (busy users are not blocking)."""
+        blocked, counted = self.rejected - self.busy, self.attempts - self.busy
+        skip_blocked = skip_counted = 0
+        for tally_blocked, tally_counted in self.tally:
+            if tally_counted >= warm_up * counted:
+                skip_blocked, skip_counted = tally_blocked, tally_counted
+                break
+        used = counted - skip_counted
+        return ((blocked - skip_blocked) / used if used else 0.0), used
+
     # -- the per-arrival work ---------------------------------------------------------------------
 
     def _make_step(self) -> Callable[[float], None]:
@@ -157,6 +176,8 @@ class CallSource:
                     outcomes.append(0)
             else:
                 self._refused(decision)
+            if not (attempt + 1) & TALLY_MASK:
+                self.tally.append((self.rejected - self.busy, attempt + 1 - self.busy))
             following = now - _log(1.0 - rand()) * mean_interval
             if following < stop_at and attempt + 1 < limit:
                 self.next_time = following
@@ -192,6 +213,8 @@ class CallSource:
                     outcomes.append(0)
             else:
                 self._refused(decision)
+            if not (attempt + 1) & TALLY_MASK:
+                self.tally.append((self.rejected - self.busy, attempt + 1 - self.busy))
             if attempt + 1 < limit:
                 self.next_time = self._next_arrival(now)
             else:

@@ -327,7 +327,7 @@ class ScenarioRunner:
             stop_at=self.start + (traffic.stop if traffic.stop is not None else self.scenario.duration),
             max_calls=traffic.max_calls, connect=connect if traffic.answer_after > 0 else None,
             answer_after_s=traffic.answer_after, rng=random.Random(f"{self.seed}/{traffic.name}"),
-            id_offset=(index + 1) * 10**12, record=True, name=traffic.name, observe_until=self.end)
+            id_offset=(index + 1) * 10**12, name=traffic.name, observe_until=self.end)
         source.start()
         self.sources.append((traffic, source))
 
@@ -480,10 +480,7 @@ class ScenarioRunner:
             return ExpectationResult(text, ok, statuses or "no such key installed", f"status {exp.status}")
         if kind == "blocking":
             spec, source = next((t, s) for t, s in self.sources if t.name == sel.traffic)
-            outcomes = source.outcomes or bytearray()
-            skip = int(len(outcomes) * WARM_UP_FRACTION)
-            used = outcomes[skip:]
-            measured = sum(used) / len(used) if used else 0.0
+            measured, _ = source.blocking_after(WARM_UP_FRACTION)
             if exp.erlang_b is not None:
                 offered = source.busy_erlangs(self.start + spec.start, self.end)
                 target = erlang_b(exp.erlang_b, offered)

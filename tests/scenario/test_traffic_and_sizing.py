@@ -128,3 +128,15 @@ def test_call_mix_follows_its_weights():
 
     seen = asyncio.run(go())
     assert seen.count("x") / len(seen) == pytest.approx(0.75, abs=0.02)
+
+
+def test_blocking_is_judged_from_a_tally_that_grows_by_a_pair_per_1024_attempts():
+    """Memory per attempt stays flat: a run keeps (blocked, attempts) every 1,024 attempts,
+    not an outcome per attempt; the blocking after the warm-up equals the one counted from
+    every outcome (record=True keeps those, for diagnostics)."""
+    source = run_mmnn(30, 20.3, 102_400, seed=7)
+    assert len(source.tally) == 100
+    measured, used = source.blocking_after(0.05)
+    start = source.tally[4][1]  # the first tally point past 5 % of the attempts
+    outcomes = source.outcomes[start:]
+    assert used == len(outcomes) and measured == pytest.approx(sum(outcomes) / len(outcomes), abs=1e-12)
