@@ -5,6 +5,7 @@ with one line (ScenarioError); nothing else may escape."""
 from __future__ import annotations
 
 import asyncio
+import copy
 import math
 
 import yaml
@@ -20,8 +21,8 @@ WILD = st.one_of(st.none(), st.booleans(), st.integers(-10**6, 10**6), st.floats
 
 
 def maybe(valid: st.SearchStrategy) -> st.SearchStrategy:
-    """Mostly a valid value, sometimes anything."""
-    return st.one_of(valid, valid, valid, WILD)
+    """A valid value; `corrupted` below makes one value of a document anything at all."""
+    return valid
 
 
 DURATION = maybe(st.sampled_from(["30m", "1h", "2h", 600, 3600.5]))
@@ -73,8 +74,37 @@ def _plain(value):
     return value
 
 
+def _leaves(node, path=()):
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield from _leaves(value, (*path, key))
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            yield from _leaves(value, (*path, i))
+    else:
+        yield path
+
+
+def _replace(node, path, value):
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
+
+
+@st.composite
+def corrupted(draw):
+    """A scenario-shaped document; half of them with one value (any one) made anything at all:
+    so that many load and run (the rules under fuzzed configurations) and the rest are refused."""
+    document = copy.deepcopy(draw(SCENARIO))  # st.just values are shared between examples
+    if draw(st.booleans()):
+        leaves = list(_leaves(document))
+        if leaves:
+            _replace(document, leaves[draw(st.integers(0, len(leaves) - 1))], draw(WILD))
+    return document
+
+
 @settings(max_examples=120, deadline=10_000, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
-@given(document=SCENARIO)
+@given(document=corrupted())
 def test_fuzzed_scenarios_run_or_are_refused_with_one_line(tmp_path, document):
     path = tmp_path / "fuzz.yaml"
     text = yaml.safe_dump(_plain(document), allow_unicode=True).replace("'.nan'", ".nan").replace(
