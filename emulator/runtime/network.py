@@ -249,7 +249,7 @@ def _validate_one_network(configs: list[UnitConfig]) -> None:
         raise NetworkConfigError(f"units: {users} users exceed the network limit of {max_users} [S17]")
     seen: dict[tuple[str, str], str] = {}
     for config in configs:
-        for i, user in enumerate(config.users):
+        for user in config.users:
             for what, value in (("extension", user.extension), ("name", user.name)):
                 other = seen.setdefault((what, value), config.name)
                 if other != config.name:

@@ -7,7 +7,8 @@ inside the scenario, e.g. `shop.yaml:14: units[0].users[3].phone: unknown phone 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+import dataclasses
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
@@ -49,7 +50,7 @@ class LoadedScenario:
     authority: RunLocalAuthority
     """Issues the licenses the scenario describes (valid in this run only); checks written keys
     against the issuer's secret."""
-    revoked: dict[str, str] = field(default_factory=dict)
+    revoked: dict[str, str] = dataclasses.field(default_factory=dict)
     """Keys the issuer registry records as exchanged (the CLI fills it in): refused by the units."""
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-import json
 import os
 import random
 import signal
@@ -21,7 +20,6 @@ import orjson
 
 from emulator.config import MOBILITY_FEATURES
 from emulator.licensing import utc_text
-from emulator.rules import Decision
 from emulator.runtime import ControlUnit, Network, VirtualClock, WallClock
 from emulator.runtime.clock import Clock
 from emulator.runtime.network import split_party
