@@ -79,7 +79,8 @@ def run(
     max_lag: Annotated[str, typer.Option("--max-lag", help="With --realtime: the run fell behind (exit 3) when a "
                                          "callback ran later than this, real time (e.g. 250ms, 1s).")] = "250ms",
     seed: Annotated[int | None, typer.Option("--seed", help="Override the scenario's seed.")] = None,
-    events: Annotated[Path | None, typer.Option("--events", help="Write every event as JSON lines here.")] = None,
+    events: Annotated[Path | None, typer.Option("--events", help="Write every event as JSON lines here ('-': "
+                                                "standard output, the report then goes to standard error).")] = None,
     report: Annotated[Path | None, typer.Option("--report", help="Write the report as JSON here.")] = None,
     plot_file: Annotated[Path | None, typer.Option("--plot", help="Draw in-use against limit per pool (PNG; "
                                                                   "needs the 'plot' extra).")] = None,
@@ -90,12 +91,7 @@ def run(
                                                   help="Progress bar (default: when stderr is a terminal).")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON instead of tables.")] = False,
 ) -> None:
-    """Run a scenario and report what the licenses allowed.
-
-    Exit 0 when every expectation holds, 1 when one fails, 2 on invalid input, 3 when a
-    --realtime run fell behind real time, 130/143 when interrupted by SIGINT/SIGTERM (the
-    report of the time simulated so far is still written).
-    """
+    """Run a scenario and report what the licenses allowed (exit codes: RUN_HELP)."""
     try:
         max_lag_s = parse_duration(max_lag)
     except ValueError as exc:
@@ -378,8 +374,13 @@ def events_cmd(
                           [[r["unit"], r["kind"], r["reason"] or "", r["count"]] for r in rows]))
 
 
+RUN_HELP = ("Run a scenario and report what the licenses allowed.\n\n"
+            "Exit codes: 0 every expectation holds; 1 one failed; 2 invalid input; 3 a --realtime run fell "
+            "behind real time; 130/143 interrupted by SIGINT/SIGTERM (the report of the time simulated so far "
+            "is still written).")
+
 app = typer.Typer(add_completion=False)
-app.command("run")(run)
+app.command("run", help=RUN_HELP)(run)
 app.command("validate")(validate)
 app.command("schema")(schema)
 app.command("size")(size_cmd)
