@@ -92,7 +92,7 @@ def scenario_texts() -> list[tuple[str, bytes]]:
         "huge name": BASE.replace("name: base", "name: " + "x" * 2_000_000).encode(),
         "over the size limit": b"# " + b"x" * (9 * 1024 * 1024) + b"\n",
         "many units": (BASE.split("units:")[0] + "units:\n" + "".join(
-            f"  - {{name: u{i}, feature_key: 'virtual:{10000000 + i}'}}\n" for i in range(3000))).encode(),
+            f"  - {{name: u{i}, feature_key: 'virtual:{10000000 + i}'}}\n" for i in range(1500))).encode(),
         "tab indentation": BASE.replace("  - name: office", "\t- name: office").encode(),
         "unclosed bracket": BASE.replace("vcm_modules: [{type: vcm32}]", "vcm_modules: [{type: vcm32}").encode(),
         "python tag": BASE.replace("name: base", "name: !!python/object/apply:os.system ['true']").encode(),
