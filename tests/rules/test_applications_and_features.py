@@ -30,6 +30,9 @@ def test_lite_mode_needs_no_license():
 
 
 def test_pc_softphone_mode_needs_both_its_licenses():
+    """[S1]: Phone Manager "can run in Phone Manager Lite, Phone Manager Pro or Phone Manager Pro
+    PC Softphone modes ... requires an instance of the appropriate license or licenses"; the
+    licenses are Phone Manager Pro and Phone Manager Pro IP Audio Enabled."""
     core = build(users=[user("201", phone_manager="pro_pc_softphone", name="ann")],
                  licenses=keys(("phone_manager_pro", 5), ("phone_manager_pro_ip_audio_enabled", 1)))
     assert core.applications.start("phone_manager", "ann", T0).outcome == "started"
@@ -103,6 +106,9 @@ def test_ccc_agents_are_users_with_login_code_and_forced_login():
 
 
 def test_license_sets_expand_into_their_licenses():
+    """[S1]: "Each Unified Communications for Small Business license actually adds the matching
+    number of Mobility Features, Phone Manager Pro and Phone Manager Pro IP Audio Enabled
+    licenses": a user holding a set and configured for Pro PC Softphone runs it."""
     users = [user(str(400 + i), name=f"u{i}", mobility=True, phone_manager="pro_pc_softphone") for i in range(25)]
     ucsb20 = keys(("mobility_features", 20), ("phone_manager_pro", 20), ("phone_manager_pro_ip_audio_enabled", 20))
     core = build(users=users, licenses=ucsb20)
