@@ -128,12 +128,10 @@ def _license_keys(scenario: Scenario, i: int, authority: RunLocalAuthority, path
     problems: list[str] = []
     for j, entry in enumerate(unit.licenses):
         where = f"units[{i}].licenses[{j}]"
-        if isinstance(entry, LicenseSpec) and entry.trial:
-            serial = entry.serial or _virtual_serial(unit.feature_key) or ""
-            earlier = trials.setdefault((entry.feature, serial), where)
-            if earlier != where:
-                problems.append(_located(path, root, f"{where}: a {entry.feature} trial for serial {serial} is "
-                                                     f"already issued at {earlier} (one trial per feature and serial)"))
+        if isinstance(entry, LicenseSpec):
+            refused = _second_trial(trials, entry, unit.feature_key, where)
+            if refused:
+                problems.append(_located(path, root, refused))
                 continue
         try:
             keys += license_keys_for(entry, unit, scenario.start.timestamp(), authority, release, unit.feature_key)
@@ -142,6 +140,19 @@ def _license_keys(scenario: Scenario, i: int, authority: RunLocalAuthority, path
     if problems:
         raise ScenarioError(problems)
     return keys
+
+
+def _second_trial(trials: dict[tuple[str, str], str], spec: LicenseSpec, feature_key: str, where: str) -> str | None:
+    """The problem, if `spec` is a trial already issued in this scenario for its feature and
+    serial (one trial per feature and serial, as the issuer rules); else records it."""
+    if not spec.trial:
+        return None
+    serial = spec.serial or _virtual_serial(feature_key) or ""
+    earlier = trials.setdefault((spec.feature, serial), where)
+    if earlier == where:
+        return None
+    return (f"{where}: a {spec.feature} trial for serial {serial} is already issued at {earlier} "
+            "(one trial per feature and serial)")
 
 
 def _virtual_serial(feature_key: str) -> str | None:
@@ -194,14 +205,10 @@ def _check_references(scenario: Scenario, units: list[UnitConfig], path: Path, r
             if action is not None:
                 party(action.party, unit_name, f"events[{i}].{field}.party")
         if event.install_license is not None and not isinstance(event.install_license, str):
-            spec = event.install_license
-            if spec.trial:
-                serial = spec.serial or _virtual_serial(by_name[unit_name].feature_key) or ""
-                earlier = trials.setdefault((spec.feature, serial), f"events[{i}]")
-                if earlier != f"events[{i}]":
-                    problems.append(_located(path, root, f"events[{i}].install_license: a {spec.feature} trial for "
-                                                         f"serial {serial} is already issued at {earlier} (one trial "
-                                                         f"per feature and serial)"))
+            refused = _second_trial(trials, event.install_license, by_name[unit_name].feature_key,
+                                    f"events[{i}].install_license")
+            if refused:
+                problems.append(_located(path, root, refused))
             try:
                 release = by_name[unit_name].release_data()
                 license_keys_for(event.install_license, None, scenario.start.timestamp(), KeyAuthority.development(),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
-from emulator.scenario.runner import RunResult
+from emulator.scenario.runner import RunResult, refusals_text
 from emulator.scenario.sizing import MAX_CHANNELS
 
 
@@ -14,10 +14,6 @@ def _table(title: str, columns: list[str]) -> Table:
     for column in columns:
         table.add_column(column, overflow="fold", no_wrap=column in ("pool", "key"))
     return table
-
-
-def _refusals(items: list[dict]) -> str:
-    return ", ".join(f"{r['reason']}{'/' + r['detail'] if r['detail'] else ''} {r['count']}" for r in items) or "-"
 
 
 def render(result: RunResult, console: Console) -> None:
@@ -75,7 +71,7 @@ def render(result: RunResult, console: Console) -> None:
                              + (", …" if len(busy) > 8 else "") + ")" if busy else "no call found a user busy"))
         calls = unit["calls"]
         console.print(f"Calls: {calls['admitted']:,} admitted, {calls['rejected']:,} rejected "
-                      f"({_refusals(calls['rejections'])}), {calls['active_at_end']} up at the end")
+                      f"({refusals_text(calls['rejections'])}), {calls['active_at_end']} up at the end")
         if unit["decisions"]:
             table = _table("Endpoints, applications, conferences", ["kind", "outcome", "reason", "count"])
             for d in unit["decisions"]:
@@ -116,7 +112,7 @@ def render(result: RunResult, console: Console) -> None:
                           f"{t['blocked']:,}",
                           f"{t['blocking']:.2%}", f"{t['offered_erlangs']:.2f}",
                           "-" if t["carried_erlangs"] is None else f"{t['carried_erlangs']:.2f}",
-                          _channels(t["sizing"]["channels_needed"]), _refusals(t["rejections"]))
+                          _channels(t["sizing"]["channels_needed"]), refusals_text(t["rejections"]))
         console.print(table)
     for warning in data.get("warnings", []):
         console.print(f"[yellow]WARNING[/yellow] {warning}")

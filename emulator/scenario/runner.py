@@ -379,15 +379,17 @@ class ScenarioRunner:
                     "refused": {reason.value: n for reason, n in pool.refusals.items()},
                 })
             configured = core.configured
+            medium, native = unit.config.feature_key_medium()
+            specs = core.release.licenses_by_id()
             units.append({
                 "name": name, "model": core.model.name, "release": core.release.release,
                 "feature_key": unit.config.feature_key, "feature_key_state": core.engine.feature_key_state,
-                "feature_key_medium": unit.config.feature_key_medium()[0],
-                "native_feature_keys": unit.config.feature_key_medium()[1],
+                "feature_key_medium": medium,
+                "native_feature_keys": native,
                 "serial": core.engine.feature_key_serial,
                 "licenses": [{"key": lic.key, "feature": lic.feature_id, "instances": lic.instances,
                               "status": lic.status.value, "detail": lic.detail,
-                              "enforced": _enforced(core.release, lic.feature_id),
+                              "enforced": _enforced(specs, lic.feature_id),
                               "expires_at": utc_text(lic.expires_at) if lic.expires_at else None}
                              for lic in core.engine.licenses()],
                 "pools": pools,
@@ -444,7 +446,7 @@ class ScenarioRunner:
                             f"(p99 {lag['p99_ms']:.1f} ms; limit {self.options.max_lag_s * 1000:g} ms). Decisions "
                             f"are those of the same events in time order, but the run did not keep real time")
         warnings += [f"traffic {t['name']}: all {t['attempts']:,} attempts were refused "
-                    f"({_refusals_text(t['rejections'])}); mark it all_refused: true if that is the point"
+                    f"({refusals_text(t['rejections'])}); mark it all_refused: true if that is the point"
                     for t in traffic if t["attempts"] and not t["admitted"] and not t["all_refused_intended"]]
         warnings += [f"traffic {t['name']}: marked all_refused but {t['admitted']:,} of {t['attempts']:,} "
                      f"attempts were admitted" for t in traffic if t["all_refused_intended"] and t["admitted"]]
@@ -519,8 +521,10 @@ class ScenarioRunner:
         return admitted + sum(rejections.values())
 
 
-def _refusals_text(rejections: list[dict]) -> str:
-    return ", ".join(f"{r['reason']}{'/' + r['detail'] if r['detail'] else ''} {r['count']:,}" for r in rejections)
+def refusals_text(rejections: list[dict]) -> str:
+    """"reason/detail count, ..." for the report and its warnings ("-" when there are none)."""
+    return ", ".join(f"{r['reason']}{'/' + r['detail'] if r['detail'] else ''} {r['count']:,}"
+                     for r in rejections) or "-"
 
 
 def _channels_needed(erlangs: float, grade: float) -> int | None:
@@ -533,7 +537,7 @@ def _channels_needed(erlangs: float, grade: float) -> int | None:
         return None
 
 
-def _enforced(release: object, feature_id: str | None) -> bool:
+def _enforced(specs: dict, feature_id: str | None) -> bool:
     """Whether a runtime rule uses this license (False: catalogued, not enforced)."""
-    spec = release.licenses_by_id().get(feature_id or "")
+    spec = specs.get(feature_id or "")
     return spec is None or spec.enforced
