@@ -40,11 +40,11 @@ EXIT_SIGNALLED = {"SIGINT": 130, "SIGTERM": 143}
 FileArg = Annotated[Path, typer.Argument(help="Scenario file (YAML).")]
 
 
-def _load(path: Path):
+def _load(path: Path, *, serving: bool = False):
     from emulator.cli.license_cmd import exchanged_keys
 
     try:
-        loaded = load_scenario(path, load_issuer_secret().value)
+        loaded = load_scenario(path, load_issuer_secret().value, serving=serving)
     except ScenarioError as exc:
         raise UserError(str(exc)) from None
     loaded.revoked = exchanged_keys(None)

@@ -111,6 +111,13 @@ class LicenseEngine:
     def feature_key_state(self) -> str:
         return self._key_state
 
+    @property
+    def grace_ends_at(self) -> float | None:
+        """When the licenses stop validating, while the key is absent (None when present)."""
+        if self._key_state == _ABSENT and self._absent_since is not None:
+            return self._absent_since + self.grace_period_s
+        return None
+
     def feature_key_read(self, serial: str, now: float) -> None:
         """The unit read its feature key and got this serial."""
         self._tick(now)

@@ -149,6 +149,12 @@ class UnitCore:
         self._refresh(now)
         return lic
 
+    def remove_license(self, key: str, now: float) -> bool:
+        """Take a key out of the configuration; False when it was not installed."""
+        removed = self.engine.uninstall(key, now)
+        self._refresh(now)
+        return removed
+
     def advance(self, now: float) -> None:
         """Let time pass; the rule sets call this themselves when a deadline is due."""
         self.engine.advance(now)

@@ -272,6 +272,11 @@ class ControlUnit:
         self._after_change()
         return lic
 
+    async def remove_license(self, key: str) -> bool:
+        removed = self.core.remove_license(key, self.clock.time())
+        self._after_change()
+        return removed
+
     # -- internals ---------------------------------------------------------------------------
 
     def _virtual_key(self) -> VirtualFeatureKey:

@@ -52,22 +52,31 @@ class LoadedScenario:
     against the issuer's secret."""
     revoked: dict[str, str] = dataclasses.field(default_factory=dict)
     """Keys the issuer registry records as exchanged (the CLI fills it in): refused by the units."""
+    trials: dict[tuple[str, str], str] = dataclasses.field(default_factory=dict)
+    """(feature, serial) -> where its trial was issued: one trial per feature and serial."""
 
 
-def load_scenario(path: str | Path, issuer_secret: bytes | None = None) -> LoadedScenario:
+SERVE_DEFAULT_DURATION = "3650d"
+"""How long a served configuration's traffic plays when it gives no duration."""
+
+
+def load_scenario(path: str | Path, issuer_secret: bytes | None = None, *, serving: bool = False) -> LoadedScenario:
     """Read and check a scenario file: a regular file of at most SCENARIO_MAX_BYTES.
 
     issuer_secret: the secret keys written in the scenario are checked against (default:
-    the development secret)."""
+    the development secret).
+    serving: for `ipo-emu serve`, which also takes a file without name and duration, or a
+    plain unit configuration (one unit's mapping, without `units:`)."""
     path = Path(path)
     try:
         text = read_text(path, "scenario", SCENARIO_MAX_BYTES)
     except InputError as exc:
         raise ScenarioError(str(exc).removeprefix("scenario ")) from None
-    return parse_scenario(text, path, issuer_secret)
+    return parse_scenario(text, path, issuer_secret, serving=serving)
 
 
-def parse_scenario(text: str, path: Path, issuer_secret: bytes | None = None) -> LoadedScenario:
+def parse_scenario(text: str, path: Path, issuer_secret: bytes | None = None, *,
+                   serving: bool = False) -> LoadedScenario:
     secret = DEVELOPMENT_SECRET if issuer_secret is None else issuer_secret
     authority = RunLocalAuthority(KeyAuthority(secret), secret, text.encode("utf-8"))
     try:
@@ -77,6 +86,11 @@ def parse_scenario(text: str, path: Path, issuer_secret: bytes | None = None) ->
         raise ScenarioError(f"{path.name}{where}: {exc}") from None
     if not isinstance(data, dict):
         raise ScenarioError(f"{path.name}: a scenario is a mapping with name, duration, units…")
+    if serving:
+        if "units" not in data:
+            data = {"units": [data]}  # a plain unit configuration
+        data.setdefault("name", path.stem)
+        data.setdefault("duration", SERVE_DEFAULT_DURATION)
     try:
         scenario = Scenario.model_validate(data)
     except ValidationError as exc:
@@ -101,7 +115,7 @@ def parse_scenario(text: str, path: Path, issuer_secret: bytes | None = None) ->
         _check_references(scenario, units, path, root, problems, trials)
     if problems:
         raise ScenarioError(problems)
-    return LoadedScenario(path, scenario, units, authority)
+    return LoadedScenario(path, scenario, units, authority, trials=trials)
 
 
 def license_keys_for(entry: str | LicenseSpec, unit: UnitConfig | object, start: float,
@@ -129,7 +143,7 @@ def _license_keys(scenario: Scenario, i: int, authority: RunLocalAuthority, path
     for j, entry in enumerate(unit.licenses):
         where = f"units[{i}].licenses[{j}]"
         if isinstance(entry, LicenseSpec):
-            refused = _second_trial(trials, entry, unit.feature_key, where)
+            refused = second_trial(trials, entry, unit.feature_key, where)
             if refused:
                 problems.append(_located(path, root, refused))
                 continue
@@ -142,7 +156,7 @@ def _license_keys(scenario: Scenario, i: int, authority: RunLocalAuthority, path
     return keys
 
 
-def _second_trial(trials: dict[tuple[str, str], str], spec: LicenseSpec, feature_key: str, where: str) -> str | None:
+def second_trial(trials: dict[tuple[str, str], str], spec: LicenseSpec, feature_key: str, where: str) -> str | None:
     """The problem, if `spec` is a trial already issued in this scenario for its feature and
     serial (one trial per feature and serial, as the issuer rules); else records it."""
     if not spec.trial:
@@ -205,7 +219,7 @@ def _check_references(scenario: Scenario, units: list[UnitConfig], path: Path, r
             if action is not None:
                 party(action.party, unit_name, f"events[{i}].{field}.party")
         if event.install_license is not None and not isinstance(event.install_license, str):
-            refused = _second_trial(trials, event.install_license, by_name[unit_name].feature_key,
+            refused = second_trial(trials, event.install_license, by_name[unit_name].feature_key,
                                     f"events[{i}].install_license")
             if refused:
                 problems.append(_located(path, root, refused))

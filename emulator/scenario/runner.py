@@ -29,6 +29,7 @@ from emulator.scenario.schema import Event, Expectation, Traffic
 from emulator.scenario.sizing import channels_for, erlang_b
 from emulator.telemetry import EventSink
 from emulator.telemetry.events import Event as TelemetryEvent
+from emulator.telemetry.events import event_record
 
 WARM_UP_FRACTION = 0.05  # attempts discarded before judging blocking against Erlang-B
 
@@ -106,18 +107,8 @@ class EventsFile:
             self._flush()
 
     def _encode(self, events: list[TelemetryEvent]) -> bytes:
-        start, lines = self.start, []
-        dumps, option = orjson.dumps, orjson.OPT_APPEND_NEWLINE
-        for event in events:
-            data = event.data
-            record = {"time": event.at, "t": event.at - start, "unit": event.unit,
-                      "kind": event.name, "outcome": event.name.rpartition(".")[2],
-                      "reason": data.get("reason"), "detail": data.get("detail") or None}
-            for key, value in data.items():
-                if key not in ("reason", "detail"):
-                    record[key] = value
-            lines.append(dumps(record, default=str, option=option))
-        return b"".join(lines)
+        start, dumps, option = self.start, orjson.dumps, orjson.OPT_APPEND_NEWLINE
+        return b"".join(dumps(event_record(event, start), default=str, option=option) for event in events)
 
     def _flush(self) -> None:
         if not self._pending:
@@ -170,12 +161,16 @@ def _same(actual: object, wanted: object) -> bool:
 
 
 class ScenarioRunner:
-    def __init__(self, loaded: LoadedScenario, options: RunOptions | None = None) -> None:
+    def __init__(self, loaded: LoadedScenario, options: RunOptions | None = None, *,
+                 serve_for: float | None = None) -> None:
+        """serve_for: a service (ipo-emu serve) runs this long, or until stopped when inf,
+        instead of the scenario's duration (its traffic still stops at the duration)."""
         self.loaded = loaded
         self.scenario = loaded.scenario
         self.options = options or RunOptions()
         self.start = self.scenario.start.timestamp()
-        self.end = self.start + self.scenario.duration
+        self.serving = serve_for is not None
+        self.end = self.start + (self.scenario.duration if serve_for is None else serve_for)
         self.seed = self.options.seed if self.options.seed is not None else self.scenario.seed
         self.clock: Clock = (WallClock(self.start, speed=self.options.speed) if self.options.realtime
                              else VirtualClock(self.start))
@@ -188,6 +183,19 @@ class ScenarioRunner:
         self.interrupted: str | None = None  # the signal that ended the run early
 
     async def run(self) -> RunResult:
+        await self.open()
+        started = time.perf_counter()
+        try:
+            await self._run_clock()
+        finally:
+            self.mark_reached()
+        return await self.close(time.perf_counter() - started)
+
+    async def open(self, *, sample: bool = True) -> None:
+        """Build and start the units, and put the scenario's events and traffic on the clock.
+
+        sample: keep the pools' in-use over time for --plot (a service that runs until
+        stopped does not, as the series would grow without bound)."""
         scenario, clock = self.scenario, self.clock
         if self.options.events_path is not None:
             self.events_file = EventsFile(self.options.events_path, self.start)
@@ -203,25 +211,27 @@ class ScenarioRunner:
             clock.call_at(self.start + event.at, self._play, index, event)
         for index, traffic in enumerate(scenario.traffic):
             self._add_traffic(index, traffic)
-        interval = scenario.sample_interval or scenario.duration / 500
-        self._sample()
-        clock.call_at(self.start + interval, self._sample_every, interval)
+        if sample:
+            interval = scenario.sample_interval or scenario.duration / 500
+            self._sample()
+            clock.call_at(self.start + interval, self._sample_every, interval)
         if self.options.progress is not None:
             clock.call_at(self.start, self._progress_every, scenario.duration / 100)
-        started = time.perf_counter()
-        try:
-            await self._run_clock()
-        finally:
-            # The end of the run, or where an interrupt stopped it: read before anything asks
-            # the wall clock the time (which would move it on to the present).
-            self.reached = min(self.clock.now, self.end)
-            if self.events_file is not None:
-                self.events_file.close()
-        wall = time.perf_counter() - started
-        self._sample(self.reached)
+
+    def mark_reached(self) -> None:
+        """The end of the run, or where an interrupt stopped it: read before anything asks
+        the wall clock the time (which would move it on to the present)."""
+        self.reached = min(self.clock.now, self.end)
+        if self.events_file is not None:
+            self.events_file.close()
+
+    async def close(self, wall: float, *, judge: bool = True) -> RunResult:
+        """Stop the units and report (judging the expectations unless told not to)."""
+        if self.samples["t"]:
+            self._sample(self.reached)
         await self.network.stop()
         data = self._results(wall)
-        expectations = [self._judge(i, e) for i, e in enumerate(scenario.expect)]
+        expectations = [self._judge(i, e) for i, e in enumerate(self.scenario.expect)] if judge else []
         data["expectations"] = [{"text": r.text, "ok": r.ok, "actual": r.actual, "expected": r.expected}
                                 for r in expectations]
         data["passed"] = all(r.ok for r in expectations)
@@ -229,11 +239,12 @@ class ScenarioRunner:
 
     async def _run_clock(self) -> None:
         """Run the clock to the end, or until SIGINT/SIGTERM (then the run so far is reported)."""
+        until = None if self.end == float("inf") else self.end
         if not self.options.handle_signals:
-            await self.clock.run(until=self.end)
+            await self.clock.run(until=until)
             return
         loop = asyncio.get_running_loop()
-        task = asyncio.ensure_future(self.clock.run(until=self.end))
+        task = asyncio.ensure_future(self.clock.run(until=until))
 
         def interrupt(signum: signal.Signals) -> None:
             if self.interrupted is None:
@@ -325,7 +336,8 @@ class ScenarioRunner:
             stop_at=self.start + (traffic.stop if traffic.stop is not None else self.scenario.duration),
             max_calls=traffic.max_calls, connect=connect if traffic.answer_after > 0 else None,
             answer_after_s=traffic.answer_after, rng=random.Random(f"{self.seed}/{traffic.name}"),
-            id_offset=(index + 1) * 10**12, name=traffic.name, observe_until=self.end)
+            id_offset=(index + 1) * 10**12, name=traffic.name,
+            observe_until=self.start + self.scenario.duration if self.serving else self.end)
         source.start()
         self.sources.append((traffic, source))
 
@@ -438,7 +450,10 @@ class ScenarioRunner:
         lag = self.clock.lateness_summary() if isinstance(self.clock, WallClock) else None
         kept_up = lag is None or lag["max_ms"] <= self.options.max_lag_s * 1000
         warnings = []
-        if self.interrupted:
+        if self.interrupted and self.serving:
+            warnings.append(f"served for {reached - self.start:g} s of simulated time, stopped by {self.interrupted}: "
+                            "calls still up are counted as they stood")
+        elif self.interrupted:
             warnings.append(f"interrupted by {self.interrupted} after {reached - self.start:g} s of "
                             f"{scenario.duration:g} s: every figure covers that part only")
         if not kept_up:

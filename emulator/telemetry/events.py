@@ -68,6 +68,19 @@ class Event(NamedTuple):
     data: dict
 
 
+def event_record(event: Event, start: float) -> dict:
+    """An event as the documented JSON object (docs/events.md): written by --events, the
+    MQTT events topic and the service journal alike."""
+    data = event.data
+    record = {"time": event.at, "t": event.at - start, "unit": event.unit,
+              "kind": event.name, "outcome": event.name.rpartition(".")[2],
+              "reason": data.get("reason"), "detail": data.get("detail") or None}
+    for key, value in data.items():
+        if key not in ("reason", "detail"):
+            record[key] = value
+    return record
+
+
 class EventSink:
     """Fan-out of events to subscribers; inactive (and free) while nobody subscribes."""
 

@@ -1,0 +1,234 @@
+"""`ipo-emu serve`: units on the wall clock, driven and watched over MQTT.
+
+The scenario runner plays the configuration's timeline and traffic as `run --realtime`
+would, through the same units, so a command over MQTT is decided exactly like a scripted
+event. Around it:
+
+- the outbox takes every event (and, with --journal, writes it to a file at once);
+- a state task publishes each unit's status and licenses when they changed, at most every
+  `state_interval_s` of real time, and the service's own status and counters;
+- the MQTT link sends what the outbox holds and hands commands to the handler.
+
+Nothing a decision does waits on the broker. On SIGINT/SIGTERM (or after `serve_for`) the
+units are announced offline, the outbox is given a few seconds to drain, and the report
+says what was published, dropped and journaled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import orjson
+
+from emulator.scenario.loader import LoadedScenario
+from emulator.scenario.runner import RunOptions, RunResult, ScenarioRunner
+from emulator.service.broker_address import BrokerAddress
+from emulator.service.commands import CommandHandler
+from emulator.service.mqtt_link import Incoming, LinkWill, MqttLink
+from emulator.service.outbox import Journal, Outbox
+from emulator.service.state import unit_licenses, unit_status
+from emulator.service.topics import Topics, check_service_id
+
+DRAIN_S = 3.0
+"""At the end, how long the outbox may take to empty before what is left is counted unsent."""
+
+
+@dataclass
+class ServeOptions:
+    speed: float = 1.0
+    prefix: str = "ipo"
+    service_id: str | None = None
+    """Default: <host>-<config file stem>."""
+    read_only: bool = False
+    journal: Path | None = None
+    state_interval_s: float = 0.25
+    max_commands_per_s: float = 2000.0
+    mqtt_version: str = "auto"
+    serve_for_s: float = float("inf")
+    """Simulated seconds to serve; inf: until SIGINT/SIGTERM."""
+    handle_signals: bool = True
+    max_lag_s: float = 0.25
+
+
+def default_service_id(config: Path) -> str:
+    host = socket.gethostname().split(".")[0] or "host"
+    raw = f"{host}-{config.stem}"
+    return "".join(c if c.isalnum() or c in "._-" else "-" for c in raw)[:100].lstrip("._-") or "ipo-emu"
+
+
+class Service:
+    def __init__(self, loaded: LoadedScenario, address: BrokerAddress, options: ServeOptions,
+                 *, broker_note: str = "") -> None:
+        self.loaded = loaded
+        self.address = address
+        self.options = options
+        self.broker_note = broker_note
+        self.topics = Topics(options.prefix)
+        self.service_id = check_service_id(options.service_id or default_service_id(loaded.path))
+        self.runner = ScenarioRunner(loaded, RunOptions(realtime=True, speed=options.speed,
+                                                        handle_signals=options.handle_signals,
+                                                        max_lag_s=options.max_lag_s),
+                                     serve_for=options.serve_for_s)
+        self.clock_text = f"wall x{options.speed:g}"
+        journal = Journal(options.journal, self.runner.start) if options.journal is not None else None
+        self._dirty: dict[str, None] = {}
+        self.outbox = Outbox(self.topics, self.runner.start, journal=journal, on_event=self._mark_dirty)
+        self.runner.sink.subscribe(self.outbox.add_event)
+        self.counters: Counter[str] = Counter()
+        self.handler: CommandHandler | None = None
+        self.link: MqttLink | None = None
+        self._last_state: dict[str, bytes] = {}
+        self._clock_task: asyncio.Future | None = None
+        self._stopped_by: str | None = None
+        self.ready = asyncio.Event()
+        """Set once the units run and the first connection to the broker is up."""
+
+    def stop(self, reason: str = "stop()") -> None:
+        """End the service as SIGTERM would (for an embedding program or a test)."""
+        if self._stopped_by is None and self._clock_task is not None:
+            self._stopped_by = reason
+            self._clock_task.cancel()
+
+    def _mark_dirty(self, unit: str) -> None:
+        self._dirty[unit] = None
+
+    # -- life -------------------------------------------------------------------------------------
+
+    async def run(self, on_ready: Callable[[], None] | None = None) -> RunResult:
+        runner = self.runner
+        await runner.open(sample=False)
+        network = runner.network
+        loop = asyncio.get_running_loop()
+        self.handler = CommandHandler(network, self.loaded, service=self.service_id, clock_text=self.clock_text,
+                                      read_only=self.options.read_only, max_per_s=self.options.max_commands_per_s,
+                                      real_time=loop.time)
+        self.link = MqttLink(self.address, self.outbox, client_id=f"ipo-emu-{self.service_id}",
+                             subscriptions=[self.topics.commands_of(u) for u in network.units],
+                             on_message=self._on_message, version=self.options.mqtt_version,
+                             will=LinkWill(self.topics.service_status(self.service_id),
+                                           self._service_payload(online=False)))
+        for name in network.units:
+            self._mark_dirty(name)
+        self._publish_state(online=True)
+        self._publish_service(online=True)
+        started = time.perf_counter()
+        link_task = asyncio.ensure_future(self.link.run())
+        state_task = asyncio.ensure_future(self._state_every(self.options.state_interval_s))
+        ready_task = asyncio.ensure_future(self._announce_ready(on_ready))
+        self._clock_task = asyncio.ensure_future(runner._run_clock())
+        try:
+            await self._clock_task
+        except asyncio.CancelledError:
+            if self._stopped_by is None:
+                raise
+            runner.interrupted = self._stopped_by
+        finally:
+            runner.mark_reached()
+            ready_task.cancel()
+            state_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await state_task
+            self._publish_state(online=False)
+            self._publish_service(online=False)
+            if self.link.connected.is_set():
+                await self.link.flushed(DRAIN_S)
+            link_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await link_task
+        result = await runner.close(time.perf_counter() - started, judge=False)
+        self.outbox.close()
+        summary = result.data["service"] = self.summary()
+        if summary["unsent_at_stop"]:
+            result.data["warnings"].append(
+                f"{summary['unsent_at_stop']:,} events and messages were still waiting for the broker at the stop"
+                + (" (every event is in the journal)" if self.options.journal else ""))
+        if self.outbox.counters["events_dropped"]:
+            result.data["warnings"].append(
+                f"{self.outbox.counters['events_dropped']:,} events could not be published (the broker was away "
+                "too long)" + (f"; all are in the journal {self.options.journal}" if self.options.journal
+                               else "; --journal keeps every event"))
+        return result
+
+    async def _announce_ready(self, on_ready: Callable[[], None] | None) -> None:
+        await self.link.connected.wait()
+        self.ready.set()
+        if on_ready is not None:
+            on_ready()
+
+    def summary(self) -> dict:
+        link = self.link
+        counters = {**self.counters, **(self.handler.counters if self.handler else {}),
+                    **self.outbox.counters, **(link.counters if link else {})}
+        return {"service": self.service_id, "broker": self.address.url, "broker_note": self.broker_note,
+                "mqtt_version": link.protocol if link else None, "prefix": self.topics.prefix,
+                "read_only": self.options.read_only, "journal": str(self.options.journal) if self.options.journal
+                else None, "counters": dict(sorted(counters.items())),
+                "unsent_at_stop": self.outbox.waiting()}
+
+    # -- commands -------------------------------------------------------------------------------------
+
+    async def _on_message(self, incoming: Incoming) -> None:
+        parsed = self.topics.parse(incoming.topic)
+        if parsed is None or parsed[1] != "cmd":
+            self.counters["ignored_topic"] += 1
+            return
+        unit, _, verb = parsed
+        reply, addressed = await self.handler.handle(unit, verb, incoming.payload)
+        topic = incoming.response_topic or addressed.reply_to
+        if topic is not None and topic.startswith(self.topics.prefix + "/"):
+            target = self.topics.parse(topic)
+            if target is None or target[1] != "reply":  # a reply never lands on a unit's state or commands
+                self.counters["reply_to_refused"] += 1
+                topic = None
+        if topic is None or any(c in topic for c in "+#"):
+            topic = self.topics.reply(unit)
+        self.outbox.add_reply(topic, orjson.dumps(reply, default=str), incoming.correlation)
+
+    # -- state -------------------------------------------------------------------------------------------
+
+    async def _state_every(self, interval: float) -> None:
+        service_every = max(1, round(1.0 / interval))
+        tick = 0
+        while True:
+            await asyncio.sleep(interval)
+            self._publish_state(online=True)
+            tick += 1
+            if tick % service_every == 0:
+                self._publish_service(online=True)
+
+    def _publish_state(self, *, online: bool) -> None:
+        """Status and licenses of the units that changed since last time (all when going offline)."""
+        network = self.runner.network
+        names = list(network.units) if not online else list(self._dirty)
+        self._dirty.clear()
+        for name in names:
+            unit = network.units[name]
+            status = unit_status(unit, self.service_id, online=online, clock=self.clock_text)
+            self._set_if_changed(self.topics.status(name), status)
+            self._set_if_changed(self.topics.licenses(name), unit_licenses(unit))
+
+    def _set_if_changed(self, topic: str, payload: dict) -> None:
+        """Retained state is sent when something other than its time changed."""
+        comparable = orjson.dumps({k: v for k, v in payload.items() if k != "time"}, default=str)
+        if self._last_state.get(topic) != comparable:
+            self._last_state[topic] = comparable
+            self.outbox.set_retained(topic, orjson.dumps(payload, default=str))
+
+    def _service_payload(self, *, online: bool) -> bytes:
+        summary = self.summary() if self.link is not None else {"counters": {}}
+        return orjson.dumps({"service": self.service_id, "online": online, "pid": os.getpid(),
+                             "units": [u.name for u in self.loaded.units],
+                             "read_only": self.options.read_only,
+                             "mqtt_version": self.link.protocol if self.link else None,
+                             "counters": summary["counters"]})
+
+    def _publish_service(self, *, online: bool) -> None:
+        self.outbox.set_retained(self.topics.service_status(self.service_id), self._service_payload(online=online))
