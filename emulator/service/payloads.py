@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from emulator.config import Digits
+from emulator.licensing import KeyFormatError, normalize_key_text, normalize_serial
 from emulator.rules.applications import APPLICATIONS
 from emulator.scenario.schema import LicenseEntry, Party, PositiveDuration
 
@@ -70,10 +71,14 @@ class NoArguments(_Command):
     """pull_feature_key (virtual keys only) and get_state take nothing."""
 
 
+def _serial(value: str | None) -> str | None:
+    return None if value is None else normalize_serial(value)
+
+
 class InsertFeatureKey(_Command):
     """Put the virtual feature key back, or fit one with another serial."""
 
-    serial: Digits | None = None
+    serial: Annotated[Digits | None, AfterValidator(_serial)] = None
 
 
 class InstallLicense(_Command):
@@ -82,8 +87,18 @@ class InstallLicense(_Command):
     license: LicenseEntry
 
 
+def _key_text(value: str) -> str:
+    try:
+        normalize_key_text(value)
+    except KeyFormatError as exc:
+        raise ValueError(f"malformed license key: {exc}") from None
+    return value
+
+
 class RemoveLicense(_Command):
-    key: Text
+    """Take an installed key out of the configuration."""
+
+    key: Annotated[Text, AfterValidator(_key_text)]
 
 
 COMMANDS: dict[str, type[_Command]] = {
