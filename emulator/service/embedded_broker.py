@@ -7,6 +7,7 @@ authentication, on a free port unless told one. For anything shared, run mosquit
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import socket
 
@@ -17,14 +18,24 @@ class EmbeddedBrokerError(RuntimeError):
     pass
 
 
-def _free_port() -> int:
+def _free_port(port: int = 0) -> int | None:
+    """`port` if it is free (any free port for 0), else None."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return None
         return probe.getsockname()[1]
+
+
+DEFAULT_PORT = 1883
+"""Tried first, so that `ipo-emu watch` finds the broker without being told; then any free port."""
 
 
 class EmbeddedBroker:
     def __init__(self, port: int = 0) -> None:
+        """port: 0 for 1883 when free, else any free port."""
         self.requested_port = port
         self.port: int | None = None
         self._broker = None
@@ -39,10 +50,12 @@ class EmbeddedBroker:
             logging.getLogger(name).setLevel(logging.CRITICAL)  # it logs every refused client
         from amqtt.broker import Broker
 
-        attempts = 1 if self.requested_port else 5  # a free port can be taken between probe and bind
+        if self.requested_port:
+            candidates = [self.requested_port]
+        else:  # a free port can be taken between probe and bind: try a few
+            candidates = [p for p in (_free_port(DEFAULT_PORT), *(_free_port() for _ in range(4))) if p]
         last: Exception | None = None
-        for _ in range(attempts):
-            port = self.requested_port or _free_port()
+        for port in candidates:
             broker = Broker({
                 "listeners": {"default": {"type": "tcp", "bind": f"127.0.0.1:{port}"}},
                 "plugins": {"amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True}},
@@ -58,6 +71,25 @@ class EmbeddedBroker:
                                   f": {last}")
 
     async def stop(self) -> None:
-        if self._broker is not None:
-            broker, self._broker = self._broker, None
+        """Shut down; clients still connected are dropped (amqtt reports their cancelled
+        tasks to the loop's exception handler, which is quietened meanwhile)."""
+        if self._broker is None:
+            return
+        broker, self._broker = self._broker, None
+        loop = asyncio.get_running_loop()
+        previous = loop.get_exception_handler()
+
+        def quiet(loop: asyncio.AbstractEventLoop, context: dict) -> None:
+            if isinstance(context.get("exception"), asyncio.CancelledError):
+                return
+            if previous is None:
+                loop.default_exception_handler(context)
+            else:
+                previous(loop, context)
+
+        loop.set_exception_handler(quiet)
+        try:
             await broker.shutdown()
+            await asyncio.sleep(0)  # let the cancelled connection tasks finish while quiet
+        finally:
+            loop.set_exception_handler(previous)

@@ -21,6 +21,7 @@ from collections.abc import Awaitable, Callable
 from typing import NamedTuple
 
 import aiomqtt
+from aiomqtt.exceptions import MqttConnectError
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
@@ -97,11 +98,14 @@ class MqttLink:
                 await self._session("5" if version == "auto" else version)
                 delay = 0.1
             except aiomqtt.MqttCodeError as exc:
-                if version == "auto" and isinstance(exc, aiomqtt.MqttConnectError) and _protocol_refused(exc.rc):
+                if version == "auto" and isinstance(exc, MqttConnectError) and _protocol_refused(exc.rc):
                     version = "3.1.1"  # the broker does not speak MQTT 5
                     continue
                 self._lost(exc)
             except (aiomqtt.MqttError, OSError) as exc:
+                self._lost(exc)
+            except Exception as exc:  # noqa: BLE001 - never stop publishing for good: count, retry
+                self.counters["link_errors"] += 1
                 self._lost(exc)
             await asyncio.sleep(delay * random.uniform(0.5, 1.5))
             delay = min(delay * 2, 5.0)

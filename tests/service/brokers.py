@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import datetime
+import os
 import shutil
 import socket
 import subprocess
@@ -33,6 +34,7 @@ class Mosquitto:
     folder: Path
     port: int = field(default_factory=free_port)
     extra: str = ""
+    anonymous: bool = True
     proc: subprocess.Popen | None = None
     tls_port: int | None = None
 
@@ -42,7 +44,11 @@ class Mosquitto:
 
     def start(self) -> Mosquitto:
         conf = self.folder / f"mosquitto-{self.port}.conf"
-        conf.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous true\nlog_dest stderr\n"
+        conf.write_text(f"listener {self.port} 127.0.0.1\nallow_anonymous {str(self.anonymous).lower()}\n"
+                        "log_dest stderr\n"
+                        # as root it would switch to the mosquitto user, who cannot read the test's files
+                        + ("user root\n" if os.geteuid() == 0 else "")
+                        +
                         f"log_type error\nlog_type warning\n{self.extra}\n", encoding="utf-8")
         log = open(self.folder / f"mosquitto-{self.port}.log", "ab")  # noqa: SIM115 - closed with the process
         self.proc = subprocess.Popen([mosquitto_binary(), "-c", str(conf)], stdout=log, stderr=log)
