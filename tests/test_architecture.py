@@ -71,3 +71,16 @@ def test_event_names_are_all_documented():
     doc = (ROOT / "docs" / "events.md").read_text(encoding="utf-8")
     missing = [name for name in EVENT_NAMES if f"`{name}`" not in doc]
     assert not missing, f"event names missing from docs/events.md: {missing}"
+
+
+def test_only_the_mqtt_link_talks_mqtt():
+    """aiomqtt (and paho under it) stay in one module, so a client upgrade stays local."""
+    for path in _files("emulator") + _files("hardware"):
+        if path.relative_to(ROOT).as_posix() == "emulator/service/mqtt_link.py":
+            continue
+        assert not forbidden(imports_of(path), {"aiomqtt", "paho"}), path
+
+
+def test_the_service_stays_out_of_the_core_and_the_scenario_layer():
+    for path in SANS_IO_CORE + _files("emulator/scenario") + _files("emulator/runtime"):
+        assert not forbidden(imports_of(path), {"emulator.service", "amqtt"}), path

@@ -219,17 +219,24 @@ def validate(file: FileArg) -> None:
 
 def schema(
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write here instead of stdout.")] = None,
+    mqtt: Annotated[bool, typer.Option("--mqtt", help="The schemas of the MQTT payloads of ipo-emu serve "
+                                       "instead (docs/mqtt-schemas.json).")] = False,
 ) -> None:
     """Write the JSON Schema of scenario files (for editor autocompletion)."""
-    from emulator.scenario.json_schema import scenario_json_schema
+    if mqtt:
+        from emulator.service.payloads import mqtt_json_schemas
 
-    text = json.dumps(scenario_json_schema(), indent=2) + "\n"
+        text = json.dumps(mqtt_json_schemas(), indent=2) + "\n"
+    else:
+        from emulator.scenario.json_schema import scenario_json_schema
+
+        text = json.dumps(scenario_json_schema(), indent=2) + "\n"
     if output is None:
         sys.stdout.write(text)
     else:
         _writable(output, "--output")
         output.write_text(text, encoding="utf-8")
-        note(f"wrote the scenario schema to {output}")
+        note(f"wrote the {'MQTT payload schemas' if mqtt else 'scenario schema'} to {output}")
 
 
 def size_cmd(

@@ -116,7 +116,7 @@ def serve(
 
 async def _serve(loaded, address, options, embedded_port: int):
     from emulator.service.embedded_broker import EmbeddedBroker, EmbeddedBrokerError
-    from emulator.service.service import Service
+    from emulator.service.service import Service, UnitOwnedError
 
     broker = None
     if address is None:
@@ -138,6 +138,8 @@ async def _serve(loaded, address, options, embedded_port: int):
     watcher = asyncio.ensure_future(_say_when_unreachable(service))
     try:
         return await service.run()
+    except UnitOwnedError as exc:
+        raise UserError(str(exc)) from None
     finally:
         watcher.cancel()
         if broker is not None:

@@ -210,6 +210,34 @@ class MqttLink:
         return not (self.outbox.pending() or self._in_flight)
 
 
+async def read_retained(address: BrokerAddress, subscriptions: list[str], *, client_id: str, wait_s: float = 0.3,
+                        version: str = "auto") -> dict[str, bytes] | None:
+    """The retained messages on these topics (collected for wait_s after subscribing), or
+    None when the broker cannot be reached now."""
+    found: dict[str, bytes] = {}
+    for attempt in (("5", "3.1.1") if version == "auto" else (version,)):
+        client = aiomqtt.Client(address.host, address.port, username=address.username, password=address.password,
+                                identifier=client_id, protocol=VERSIONS[attempt], timeout=CONNECT_TIMEOUT_S,
+                                tls_context=_tls_context(address))
+        try:
+            async with client:
+                await client.subscribe([(topic, 1) for topic in subscriptions])
+                try:
+                    async with asyncio.timeout(wait_s):
+                        async for message in client.messages:
+                            if message.retain and isinstance(message.payload, bytes):
+                                found[message.topic.value] = message.payload
+                except TimeoutError:
+                    pass
+            return found
+        except MqttConnectError as exc:
+            if not _protocol_refused(exc.rc):
+                return None
+        except (aiomqtt.MqttError, OSError):
+            return None
+    return None
+
+
 def _protocol_refused(rc: object) -> bool:
     """CONNACK said the protocol version is not supported (3.1.1 code 1, MQTT 5 code 132)."""
     value = getattr(rc, "value", rc)

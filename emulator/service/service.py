@@ -32,10 +32,14 @@ from emulator.scenario.loader import LoadedScenario
 from emulator.scenario.runner import RunOptions, RunResult, ScenarioRunner
 from emulator.service.broker_address import BrokerAddress
 from emulator.service.commands import CommandHandler
-from emulator.service.mqtt_link import Incoming, LinkWill, MqttLink
+from emulator.service.mqtt_link import Incoming, LinkWill, MqttLink, read_retained
 from emulator.service.outbox import Journal, Outbox
 from emulator.service.state import unit_licenses, unit_status
 from emulator.service.topics import Topics, check_service_id
+
+class UnitOwnedError(RuntimeError):
+    """Another live service serves one of the units."""
+
 
 DRAIN_S = 3.0
 """At the end, how long the outbox may take to empty before what is left is counted unsent."""
@@ -102,7 +106,38 @@ class Service:
 
     # -- life -------------------------------------------------------------------------------------
 
+    async def claim_units(self) -> None:
+        """One owner per unit: refuse to serve a unit another live service announces.
+
+        Read from the broker's retained state before starting (when the broker can be
+        reached now); a unit whose status names another service that is still online is
+        that service's. A crashed service's Last Will marks it offline, so its units can be
+        taken over. Two services starting in the same instant can both pass: MQTT has no
+        locks, so give each unit to one process."""
+        names = [u.name for u in self.loaded.units]
+        retained = await read_retained(
+            self.address, [self.topics.status(n) for n in names] + [self.topics.all_service_statuses()],
+            client_id=f"ipo-emu-{self.service_id}-claim", version=self.options.mqtt_version)
+        if retained is None:
+            self.counters["ownership_unchecked"] = 1
+            return
+        services = {}
+        for topic, payload in retained.items():
+            service = self.topics.parse_service(topic)
+            if service is not None:
+                with contextlib.suppress(ValueError):
+                    services[service] = bool(orjson.loads(payload).get("online"))
+        for name in names:
+            with contextlib.suppress(ValueError, AttributeError):
+                status = orjson.loads(retained.get(self.topics.status(name), b"null"))
+                owner = status.get("service")
+                if status.get("online") and owner != self.service_id and services.get(owner, False):
+                    raise UnitOwnedError(f"unit {name} is already served by {owner} on {self.address.url}: "
+                                         "each unit is served by one process (stop that one, or use another "
+                                         "--prefix)")
+
     async def run(self, on_ready: Callable[[], None] | None = None) -> RunResult:
+        await self.claim_units()
         runner = self.runner
         await runner.open(sample=False)
         network = runner.network

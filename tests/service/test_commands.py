@@ -92,3 +92,44 @@ async def test_auto_falls_back_to_311_when_the_broker_refuses_5(tmp_path):
     from emulator.service.mqtt_link import _protocol_refused
 
     assert _protocol_refused(132) and _protocol_refused(1) and not _protocol_refused(5)
+
+
+def test_the_published_schemas_are_current():
+    import json
+    from pathlib import Path
+
+    from emulator.service.payloads import mqtt_json_schemas
+
+    path = Path(__file__).resolve().parents[2] / "docs" / "mqtt-schemas.json"
+    assert json.loads(path.read_text(encoding="utf-8")) == mqtt_json_schemas(), (
+        "docs/mqtt-schemas.json is stale: ipo-emu schema --mqtt -o docs/mqtt-schemas.json")
+
+
+async def test_published_payloads_follow_their_schemas(mosquitto, tmp_path):
+    import json
+    from pathlib import Path
+
+    import jsonschema
+
+    schemas = json.loads((Path(__file__).resolve().parents[2] / "docs" / "mqtt-schemas.json").read_text())
+    published = schemas["published"]
+    async with served(write_config(tmp_path), mosquitto.url) as service:
+        async with Probe(mosquitto.port) as probe:
+            await probe.subscribe("ipo/+/status", "ipo/+/licenses", "ipo/+/events", "ipo/_service/+/status")
+            await probe.command("office", "offer_call", {"a": "sip1", "b": "203"})
+            await probe.command("office", "pull_feature_key")
+            await probe.wait_for("ipo/office/events", lambda b: any(e["kind"] == "feature_key.absent"
+                                                                    for e in b["events"]))
+            await probe.wait_for("ipo/office/status", lambda s: s["feature_key_state"] == "absent")
+            kinds = set()
+            for topic, payload, _ in probe.messages:
+                if topic.startswith("ipo/_service/"):
+                    name = "service status"
+                elif topic.startswith("ipo/"):
+                    name = topic.rsplit("/", 1)[1]
+                else:
+                    name = "reply"
+                jsonschema.validate(json.loads(payload), published[name])
+                kinds.add(name)
+            assert kinds == {"status", "licenses", "events", "reply", "service status"}
+    assert service.result.data["service"]["counters"]["commands"] == 2

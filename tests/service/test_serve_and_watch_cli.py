@@ -140,3 +140,27 @@ def test_serve_refuses_bad_options_in_one_line(tmp_path):
         assert proc.returncode == 2, (args, proc.stderr)
         lines = proc.stderr.strip().splitlines()
         assert len(lines) == 1 and named in lines[0] and "Traceback" not in proc.stderr, (args, proc.stderr)
+
+
+async def test_a_unit_is_served_by_one_process_only(mosquitto, tmp_path):
+    config = tmp_path / "one.yaml"
+    config.write_text("name: one\nunits: [{name: solo}]\n", encoding="utf-8")
+    first = ipo_emu("serve", str(config), "--mqtt", mosquitto.url, "--service-id", "first", cwd=tmp_path)
+    try:
+        first_line(first)
+        async with Probe(mosquitto.port) as probe:
+            await probe.subscribe("ipo/solo/status")
+            await probe.wait_for("ipo/solo/status", lambda s: s["online"] and s["service"] == "first", timeout=20)
+        second = subprocess.run([sys.executable, "-m", "emulator", "serve", str(config), "--mqtt", mosquitto.url,
+                                 "--service-id", "second"], capture_output=True, text=True, timeout=60, cwd=tmp_path)
+        assert second.returncode == 2
+        assert "unit solo is already served by first" in second.stderr
+        assert len(second.stderr.strip().splitlines()) <= 2, second.stderr  # the URL line, the error
+    finally:
+        first.send_signal(signal.SIGTERM)
+        first.communicate(timeout=30)
+    # stopped cleanly: another service may take the unit now
+    second = ipo_emu("serve", str(config), "--mqtt", mosquitto.url, "--service-id", "second", "--for", "1s",
+                     cwd=tmp_path)
+    _, err = second.communicate(timeout=60)
+    assert second.returncode == 0, err.decode()
