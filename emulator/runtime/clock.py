@@ -242,8 +242,9 @@ class WallClock(Clock):
     `lateness` (an HDR histogram in microseconds), so a run that fell behind can say so.
 
     Between callbacks, time() follows the event loop's clock, so an API call made at any
-    moment is stamped with the real (scaled) time; during a callback it is the callback's
-    due time. Stamps never go backwards.
+    moment is stamped with the real (scaled) time, but never later than the next callback
+    still due (when behind, a command is stamped where the run stands, not in its future);
+    during a callback it is the callback's due time. Stamps never go backwards.
     """
 
     YIELD_WHEN_LATE = 500  # callbacks run back to back before letting other tasks (signals) in
@@ -275,6 +276,12 @@ class WallClock(Clock):
         if self._anchor_real is not None and not self._in_callback:
             loop_now = asyncio.get_running_loop().time()
             current = self.start + (loop_now - self._anchor_real) * self.speed
+            heap = self._heap
+            if heap and heap[0][0] < current:
+                # Behind: a callback due earlier has not run yet. Stamping this call later
+                # would make that callback's decision later than its due time (and a
+                # stream's next arrival with it): stand at the next due time instead.
+                current = heap[0][0]
             if current > self.now:
                 self.now = current
         return self.now

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import socket
 import ssl
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -35,6 +36,8 @@ IN_FLIGHT = 8
 """Publishes awaiting their acknowledgement at once (aiomqtt warns above 10)."""
 MAX_QUEUED_INCOMING = 10_000
 """Messages received but not yet handled; more are dropped and counted (inbound_queue_full)."""
+NO_DELAY = ((socket.IPPROTO_TCP, socket.TCP_NODELAY, 1),)
+"""Small messages go out at once (the broker needs the same: mosquitto's set_tcp_nodelay)."""
 VERSIONS = {"5": aiomqtt.ProtocolVersion.V5, "3.1.1": aiomqtt.ProtocolVersion.V311}
 
 logging.getLogger("mqtt").setLevel(logging.ERROR)  # aiomqtt's own logger: its warnings are ours to count
@@ -124,7 +127,7 @@ class MqttLink:
             self.address.host, self.address.port, username=self.address.username, password=self.address.password,
             identifier=self.client_id, protocol=VERSIONS[version], will=will, keepalive=KEEPALIVE_S,
             timeout=CONNECT_TIMEOUT_S, tls_context=self._tls, queue_type=_counting_queue(self.counters),
-            max_queued_incoming_messages=MAX_QUEUED_INCOMING, clean_session=True if version == "3.1.1" else None)
+            max_queued_incoming_messages=MAX_QUEUED_INCOMING, socket_options=NO_DELAY, clean_session=True if version == "3.1.1" else None)
         async with client:
             self._client = client
             self.protocol = version

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 
@@ -174,3 +175,29 @@ async def test_cancellable_timers_and_fast_entries_share_the_heap():
     handle.cancel()
     await clock.run()
     assert log == [("first", T0 + 3), "timer", ("fast", T0 + 5)]
+
+
+async def test_asking_the_time_while_behind_does_not_move_callbacks_later():
+    """A command stamped between two callbacks of a run that fell behind stands at the next
+    due time: the callbacks still run at their own due times (found by the MQTT benchmark,
+    where state publishing asked the time and a traffic source skipped ahead)."""
+    clock = WallClock(1000.0, speed=1_000_000.0)  # a callback a second: one every microsecond, real
+    count = 3 * WallClock.YIELD_WHEN_LATE
+    stamps: list[float] = []
+    asked: list[float] = []
+
+    def busy() -> None:
+        time.sleep(0.00002)  # slower than due: behind from the start, yielding every so often
+        stamps.append(clock.now)
+
+    for i in range(count):
+        clock.call_at(1000.0 + i, busy)
+
+    async def ask() -> None:
+        while len(stamps) < count:
+            asked.append(clock.time())
+            await asyncio.sleep(0)
+
+    await asyncio.gather(clock.run(until=1000.0 + count), ask())
+    assert stamps == [1000.0 + i for i in range(count)]
+    assert len(asked) >= 2 and asked == sorted(asked) and asked[-1] < 1000.0 + count

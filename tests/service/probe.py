@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import socket
 import uuid
 
 import aiomqtt
@@ -18,7 +19,8 @@ class Probe:
         self.prefix = prefix
         self.client = aiomqtt.Client("127.0.0.1", port, identifier=f"probe-{uuid.uuid4().hex[:8]}",
                                      protocol=aiomqtt.ProtocolVersion.V5 if version == "5"
-                                     else aiomqtt.ProtocolVersion.V311, **client_options)
+                                     else aiomqtt.ProtocolVersion.V311,
+                                     socket_options=((socket.IPPROTO_TCP, socket.TCP_NODELAY, 1),), **client_options)
         self.reply_topic = f"probe/{uuid.uuid4().hex[:8]}/replies"
         self.ids = itertools.count(1)
         self.waiting: dict[object, asyncio.Future] = {}

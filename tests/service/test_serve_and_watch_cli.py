@@ -164,3 +164,27 @@ async def test_a_unit_is_served_by_one_process_only(mosquitto, tmp_path):
                      cwd=tmp_path)
     _, err = second.communicate(timeout=60)
     assert second.returncode == 0, err.decode()
+
+
+def test_the_readme_lines_drive_a_served_unit_by_hand(tmp_path):
+    """README's live-units commands, with the embedded broker's port: mosquitto_sub and
+    mosquitto_pub (MQTT 3.1.1, no reply topic) get their replies on ipo/office/reply."""
+    port = free_port()
+    serve = ipo_emu("serve", str(LIVE_OFFICE), "--embedded-port", str(port), cwd=tmp_path)
+    try:
+        first_line(serve)
+        sub = subprocess.Popen(["mosquitto_sub", "-p", str(port), "-v", "-t", "ipo/office/reply", "-C", "2",
+                                "-W", "20"], stdout=subprocess.PIPE, text=True)
+        time.sleep(0.5)  # subscribed before the commands go
+        for args in (["-m", '{"a": "sip1", "b": "203", "call_id": "c1"}'], ["-n"]):
+            verb = "offer_call" if args[0] == "-m" else "pull_feature_key"
+            subprocess.run(["mosquitto_pub", "-p", str(port), "-t", f"ipo/office/cmd/{verb}", *args], check=True,
+                           timeout=20)
+        out, _ = sub.communicate(timeout=30)
+        replies = [json.loads(line.split(" ", 1)[1]) for line in out.splitlines()]
+        assert [(r["verb"], r["outcome"]) for r in replies] == [("offer_call", "admitted"),
+                                                                ("pull_feature_key", "absent")]
+    finally:
+        serve.send_signal(signal.SIGINT)
+        serve.communicate(timeout=30)
+    assert serve.returncode == 0
