@@ -161,20 +161,26 @@ class ControlUnit:
         core = self.core
         decision = self._offer(call_id, a, b, now, answered, emergency)
         if self.sink.active:
-            data = {"call": call_id, "a": a, "b": b, "reason": decision.reason and decision.reason.value,
+            reason = decision.reason
+            data = {"call": call_id, "a": a, "b": b, "reason": reason.value if reason is not None else None,
                     "detail": decision.detail, "answered": answered}
-            if decision.accepted and core.parties[b].kind == GROUP:  # b: the member who took it
-                data["group"], data["b"] = b, core.calls.reached(call_id)
-            self._event(now, "call.admitted" if decision.accepted else "call.rejected", data)
+            if decision.accepted:
+                if core.parties[b].kind == GROUP:  # b: the member who took it
+                    data["group"], data["b"] = b, core.calls.reached(call_id)
+                self.sink.emit(now, self.name, "call.admitted", data)
+            else:
+                self.sink.emit(now, self.name, "call.rejected", data)
         if core.events or core.deadline != self._scheduled_deadline:
             self._after_change()
         return decision
 
     def hang_up_now(self, call_id: object, now: float | None = None) -> None:
         """Hang up (a clock callback, hence no return value to inspect)."""
-        self._hang_up(call_id, self.clock.time() if now is None else now)
+        if now is None:
+            now = self.clock.time()
+        self._hang_up(call_id, now)
         if self.sink.active:
-            self._event(self.clock.time(), "call.ended", {"call": call_id})
+            self.sink.emit(now, self.name, "call.ended", {"call": call_id})
 
     def connect_now(self, call_id: object, now: float | None = None) -> Decision:
         """The call is answered (a clock callback, like hang_up_now)."""

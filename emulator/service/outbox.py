@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter, deque
-from collections.abc import Callable
 from pathlib import Path
 
 import orjson
@@ -32,46 +31,52 @@ BATCH_EVENTS = 500
 class OutMessage:
     """One publish: topic, payload, retained or not, MQTT 5 correlation data (or None)."""
 
-    __slots__ = ("topic", "payload", "retain", "correlation", "kind", "unit", "first_seq", "count")
+    __slots__ = ("topic", "payload", "retain", "correlation", "kind", "unit", "events")
 
     def __init__(self, topic: str, payload: bytes, *, retain: bool = False, correlation: bytes | None = None,
-                 kind: str = "reply", unit: str = "", first_seq: int = 0, count: int = 0) -> None:
+                 kind: str = "reply", unit: str = "", events: list | None = None) -> None:
         self.topic = topic
         self.payload = payload
         self.retain = retain
         self.correlation = correlation
         self.kind = kind  # reply, retained or events
         self.unit = unit
-        self.first_seq = first_seq
-        self.count = count
+        self.events = events  # the (seq, event) pairs of an events message, to put back if unsent
 
 
 class Journal(EventsFile):
-    """--journal: every event as the JSON line --events writes, plus its per-unit seq."""
+    """--journal: every event as the JSON line --events writes, plus its per-unit seq.
+    Given (seq, event) pairs as they happen; encoded in batches like --events."""
 
-    def __init__(self, path: Path, start: float) -> None:
-        super().__init__(path, start)
+    def _encode(self, numbered: list) -> bytes:
+        dumps, option, start = orjson.dumps, orjson.OPT_APPEND_NEWLINE, self.start
+        return b"".join(dumps(numbered_record(seq, event, start), default=str, option=option)
+                        for seq, event in numbered)
 
-    def _encode(self, records: list) -> bytes:  # records, already built by the outbox
-        dumps, option = orjson.dumps, orjson.OPT_APPEND_NEWLINE
-        return b"".join(dumps(record, default=str, option=option) for record in records)
+
+def numbered_record(seq: int, event: Event, start: float) -> dict:
+    record = event_record(event, start)
+    record["seq"] = seq
+    return record
 
 
 class Outbox:
     def __init__(self, topics: Topics, start: float, *, max_events: int = 200_000, max_replies: int = 10_000,
-                 journal: Journal | None = None, on_event: Callable[[str], None] | None = None) -> None:
+                 journal: Journal | None = None) -> None:
         self.topics = topics
         self.start = start
         self.max_events = max_events
         self.max_replies = max_replies
         self.journal = journal
-        self.on_event = on_event
         self.counters: Counter[str] = Counter()
         self._retained: dict[str, bytes] = {}
         self._dirty: dict[str, None] = {}  # topics whose latest value is not yet sent (ordered)
-        self._events: dict[str, deque] = {}  # unit -> deque of records waiting
+        self._events: dict[str, deque] = {}  # unit -> deque of (seq, event) waiting
         self._waiting_events = 0
-        self._seq: Counter[str] = Counter()
+        self._seq: dict[str, int] = {}
+        self.changed_units: dict[str, None] = {}
+        """Units with events since the service last looked (it publishes their state)."""
+        self.events_made = 0
         self._replies: deque[OutMessage] = deque()
         self.wakeup = asyncio.Event()
 
@@ -87,26 +92,24 @@ class Outbox:
         return self._retained.get(topic)
 
     def add_event(self, event: Event) -> None:
-        """An EventSink subscriber."""
+        """An EventSink subscriber: numbers the event and keeps it. Records and JSON are made
+        in batches when sent (and journaled), so a decision pays for little more than this."""
         unit = event.unit
-        seq = self._seq[unit] + 1
+        seq = self._seq.get(unit, 0) + 1
         self._seq[unit] = seq
-        record = event_record(event, self.start)
-        record["seq"] = seq
-        self.counters["events"] += 1
+        self.events_made += 1
         if self.journal is not None:
-            self.journal(record)
-            self.counters["events_journaled"] += 1
+            self.journal((seq, event))
         queue = self._events.get(unit)
         if queue is None:
             queue = self._events[unit] = deque()
-        queue.append(record)
+        self.changed_units[unit] = None
+        queue.append((seq, event))
         self._waiting_events += 1
         if self._waiting_events > self.max_events:
             self._drop_oldest_event(queue)
-        if self.on_event is not None:
-            self.on_event(unit)
-        self.wakeup.set()
+        elif self._waiting_events == 1:
+            self.wakeup.set()  # otherwise the sender is already busy or awake
 
     def add_reply(self, topic: str, payload: bytes, correlation: bytes | None = None) -> None:
         if len(self._replies) >= self.max_replies:
@@ -126,6 +129,7 @@ class Outbox:
             topic = next(iter(self._dirty))
             del self._dirty[topic]
             out.append(OutMessage(topic, self._retained[topic], retain=True, kind="retained"))
+        start, dumps = self.start, orjson.dumps
         for unit, queue in self._events.items():
             if len(out) >= limit:
                 break
@@ -133,16 +137,16 @@ class Outbox:
                 continue
             batch = [queue.popleft() for _ in range(min(BATCH_EVENTS, len(queue)))]
             self._waiting_events -= len(batch)
-            payload = orjson.dumps({"unit": unit, "first_seq": batch[0]["seq"], "events": batch}, default=str)
-            out.append(OutMessage(self.topics.events(unit), payload, kind="events", unit=unit,
-                                  first_seq=batch[0]["seq"], count=len(batch)))
+            payload = dumps({"unit": unit, "first_seq": batch[0][0],
+                             "events": [numbered_record(seq, event, start) for seq, event in batch]}, default=str)
+            out.append(OutMessage(self.topics.events(unit), payload, kind="events", unit=unit, events=batch))
         if not self.pending():
             self.wakeup.clear()
         return out
 
     def sent(self, message: OutMessage) -> None:
         if message.kind == "events":
-            self.counters["events_published"] += message.count
+            self.counters["events_published"] += len(message.events)
         elif message.kind == "reply":
             self.counters["replies_published"] += 1
 
@@ -154,7 +158,7 @@ class Outbox:
             if message.topic not in self._dirty:
                 self._dirty = {message.topic: None, **self._dirty}
         else:
-            batch = orjson.loads(message.payload)["events"]
+            batch = message.events
             queue = self._events.setdefault(message.unit, deque())
             queue.extendleft(reversed(batch))
             self._waiting_events += len(batch)
@@ -167,6 +171,14 @@ class Outbox:
         self._dirty = dict.fromkeys(self._retained)
         if self._dirty:
             self.wakeup.set()
+
+    def snapshot(self) -> dict[str, int]:
+        """The counters, with events made and journaled."""
+        counters = dict(self.counters)
+        counters["events"] = self.events_made
+        if self.journal is not None:
+            counters["events_journaled"] = self.journal.lines
+        return counters
 
     def pending(self) -> bool:
         return bool(self._replies or self._dirty or self._waiting_events)

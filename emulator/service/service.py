@@ -83,8 +83,7 @@ class Service:
                                      serve_for=options.serve_for_s)
         self.clock_text = f"wall x{options.speed:g}"
         journal = Journal(options.journal, self.runner.start) if options.journal is not None else None
-        self._dirty: dict[str, None] = {}
-        self.outbox = Outbox(self.topics, self.runner.start, journal=journal, on_event=self._mark_dirty)
+        self.outbox = Outbox(self.topics, self.runner.start, journal=journal)
         self.runner.sink.subscribe(self.outbox.add_event)
         self.counters: Counter[str] = Counter()
         self.handler: CommandHandler | None = None
@@ -100,9 +99,6 @@ class Service:
         if self._stopped_by is None and self._clock_task is not None:
             self._stopped_by = reason
             self._clock_task.cancel()
-
-    def _mark_dirty(self, unit: str) -> None:
-        self._dirty[unit] = None
 
     # -- life -------------------------------------------------------------------------------------
 
@@ -150,8 +146,7 @@ class Service:
                              on_message=self._on_message, version=self.options.mqtt_version,
                              will=LinkWill(self.topics.service_status(self.service_id),
                                            self._service_payload(online=False)))
-        for name in network.units:
-            self._mark_dirty(name)
+        self.outbox.changed_units.update(dict.fromkeys(network.units))
         self._publish_state(online=True)
         self._publish_service(online=True)
         started = time.perf_counter()
@@ -201,7 +196,7 @@ class Service:
     def summary(self) -> dict:
         link = self.link
         counters = {**self.counters, **(self.handler.counters if self.handler else {}),
-                    **self.outbox.counters, **(link.counters if link else {})}
+                    **self.outbox.snapshot(), **(link.counters if link else {})}
         return {"service": self.service_id, "broker": self.address.url, "broker_note": self.broker_note,
                 "mqtt_version": link.protocol if link else None, "prefix": self.topics.prefix,
                 "read_only": self.options.read_only, "journal": str(self.options.journal) if self.options.journal
@@ -242,8 +237,9 @@ class Service:
     def _publish_state(self, *, online: bool) -> None:
         """Status and licenses of the units that changed since last time (all when going offline)."""
         network = self.runner.network
-        names = list(network.units) if not online else list(self._dirty)
-        self._dirty.clear()
+        changed = self.outbox.changed_units
+        names = list(network.units) if not online else list(changed)
+        changed.clear()
         for name in names:
             unit = network.units[name]
             status = unit_status(unit, self.service_id, online=online, clock=self.clock_text)

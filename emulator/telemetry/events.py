@@ -68,16 +68,19 @@ class Event(NamedTuple):
     data: dict
 
 
+_OUTCOMES = {name: name.rpartition(".")[2] for name in EVENT_NAMES}
+
+
 def event_record(event: Event, start: float) -> dict:
     """An event as the documented JSON object (docs/events.md): written by --events, the
-    MQTT events topic and the service journal alike."""
-    data = event.data
-    record = {"time": event.at, "t": event.at - start, "unit": event.unit,
-              "kind": event.name, "outcome": event.name.rpartition(".")[2],
-              "reason": data.get("reason"), "detail": data.get("detail") or None}
-    for key, value in data.items():
-        if key not in ("reason", "detail"):
-            record[key] = value
+    MQTT events topic and the service journal alike. Keys in a fixed order: time, t, unit,
+    kind, outcome, reason, detail (null when empty), then the event's own fields."""
+    at, unit, name, data = event
+    record = {"time": at, "t": at - start, "unit": unit, "kind": name,
+              "outcome": _OUTCOMES.get(name) or name.rpartition(".")[2], "reason": None, "detail": None}
+    record.update(data)
+    if not record["detail"]:
+        record["detail"] = None
     return record
 
 
