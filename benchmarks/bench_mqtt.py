@@ -199,7 +199,7 @@ def command_figures(folder: Path, port: int, quick: bool) -> list[dict]:
 def event_figures(folder: Path, port: int, quick: bool) -> dict:
     report = folder / "events-report.json"
     simulated = 100_000 if quick else 400_000  # at x1,000,000: flat out, about 2 events a call
-    proc = subprocess.Popen([sys.executable, "-m", "emulator", "serve", str(config(folder, traffic=True)),
+    proc = subprocess.Popen([sys.executable, "-m", "emulator", "serve", str(config(folder, traffic=True, duration="100d")),
                              "--mqtt", f"mqtt://127.0.0.1:{port}", "--speed", "1000000", "--for", f"{simulated}s",
                              "--max-lag", "1000s",
                              "--report", str(report), "--json", "--service-id", "bench-events"],

@@ -39,6 +39,8 @@ def serve(
     service_id: Annotated[str | None, typer.Option("--service-id", help="This process's id on the broker "
                                                    "(default: <host>-<config name>).")] = None,
     speed: Annotated[float, typer.Option("--speed", min=0.001, help="Simulated seconds per real second.")] = 1.0,
+    max_lag: Annotated[str, typer.Option("--max-lag", help="The clock fell behind (exit 3) when a callback ran "
+                                         "later than this, real time.")] = "250ms",
     serve_for: Annotated[str | None, typer.Option("--for", help="Stop after this much simulated time "
                                                   "(e.g. 10m; default: until SIGINT/SIGTERM).")] = None,
     read_only: Annotated[bool, typer.Option("--read-only", help="Publish state and events; answer every "
@@ -65,11 +67,15 @@ def serve(
 
     if mqtt_version not in ("auto", "5", "3.1.1"):
         raise UserError(f"--mqtt-version {mqtt_version!r}: auto, 5 or 3.1.1")
-    try:
-        interval = parse_duration(state_interval)
-        until = parse_duration(serve_for) if serve_for is not None else float("inf")
-    except ValueError as exc:
-        raise UserError(f"{'--for' if serve_for and 'for' in str(exc) else '--state-interval'}: {exc}") from None
+    durations = {}
+    for option, text in (("--state-interval", state_interval), ("--for", serve_for), ("--max-lag", max_lag)):
+        try:
+            durations[option] = parse_duration(text) if text is not None else float("inf")
+        except ValueError as exc:
+            raise UserError(f"{option}: {exc}") from None
+    interval, until, max_lag_s = durations["--state-interval"], durations["--for"], durations["--max-lag"]
+    if not 0 < max_lag_s < float("inf"):
+        raise UserError("--max-lag: must be more than 0 seconds")
     if not 0.01 <= interval <= 60:
         raise UserError("--state-interval: between 10ms and 60s")
     if not until > 0:
@@ -92,7 +98,7 @@ def serve(
         _use_feature_key(loaded, choice)
     options = ServeOptions(speed=speed, prefix=prefix, service_id=service_id, read_only=read_only, journal=journal,
                            state_interval_s=interval, max_commands_per_s=max_commands, mqtt_version=mqtt_version,
-                           serve_for_s=until)
+                           serve_for_s=until, max_lag_s=max_lag_s)
     result = asyncio.run(_serve(loaded, address, options, embedded_port))
     if report is not None:
         _write_atomically(report, json.dumps(result.data, indent=2, default=str) + "\n")

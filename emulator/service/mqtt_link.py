@@ -32,8 +32,9 @@ from emulator.service.outbox import OutMessage, Outbox
 PUBLISH_TIMEOUT_S = 2.0
 CONNECT_TIMEOUT_S = 5.0
 KEEPALIVE_S = 10
-IN_FLIGHT = 8
-"""Publishes awaiting their acknowledgement at once (aiomqtt warns above 10)."""
+IN_FLIGHT = 32
+"""Publishes awaiting their acknowledgement at once (aiomqtt would warn above 10: its logger is
+quietened, as waiting for acknowledgements in parallel is the point)."""
 MAX_QUEUED_INCOMING = 10_000
 """Messages received but not yet handled; more are dropped and counted (inbound_queue_full)."""
 NO_DELAY = ((socket.IPPROTO_TCP, socket.TCP_NODELAY, 1),)

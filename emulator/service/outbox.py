@@ -24,7 +24,7 @@ from emulator.scenario.runner import EventsFile
 from emulator.telemetry.events import Event, event_record
 from emulator.service.topics import Topics
 
-BATCH_EVENTS = 500
+BATCH_EVENTS = 2000
 """Events per message, at most."""
 
 

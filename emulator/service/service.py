@@ -41,6 +41,9 @@ class UnitOwnedError(RuntimeError):
     """Another live service serves one of the units."""
 
 
+YIELD_WHEN_BEHIND = 50
+"""Callbacks run back to back, when behind, before the MQTT link gets a turn."""
+
 DRAIN_S = 3.0
 """At the end, how long the outbox may take to empty before what is left is counted unsent."""
 
@@ -82,6 +85,9 @@ class Service:
                                                         max_lag_s=options.max_lag_s),
                                      serve_for=options.serve_for_s)
         self.clock_text = f"wall x{options.speed:g}"
+        # Behind, the clock runs callbacks back to back and lets other tasks in every so
+        # often; the sender must get its turns often enough to keep up with the events.
+        self.runner.clock.YIELD_WHEN_LATE = YIELD_WHEN_BEHIND
         journal = Journal(options.journal, self.runner.start) if options.journal is not None else None
         self.outbox = Outbox(self.topics, self.runner.start, journal=journal)
         self.runner.sink.subscribe(self.outbox.add_event)
