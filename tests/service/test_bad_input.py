@@ -114,12 +114,14 @@ async def test_a_command_to_a_unit_nobody_serves_gets_no_reply_and_disturbs_noth
 
 
 async def test_a_flood_is_rate_limited_with_one_reply_per_command(mosquitto, tmp_path):
-    async with served(write_config(tmp_path), mosquitto.url, max_commands_per_s=200) as service:
+    async with served(write_config(tmp_path), mosquitto.url, max_commands_per_s=100) as service:
         async with Probe(mosquitto.port) as probe:
             replies = await asyncio.gather(*(probe.command("office", "get_state", timeout=20) for _ in range(600)))
     codes = [r["error"]["code"] if not r["ok"] else "ok" for r in replies]
     assert len(replies) == 600
-    assert codes.count("rate_limited") >= 300 and codes.count("ok") >= 200, codes.count("ok")
+    # 100 at once, then 100 a second: however long sending takes here (up to 2 s), most are refused
+    assert codes.count("rate_limited") >= 200 and codes.count("ok") >= 100, codes.count("ok")
+    assert codes.count("rate_limited") + codes.count("ok") == 600
     counters = service.result.data["service"]["counters"]
     assert counters["commands"] == 600 and counters["error.rate_limited"] == codes.count("rate_limited")
 

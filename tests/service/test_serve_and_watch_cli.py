@@ -34,6 +34,26 @@ def first_line(proc: subprocess.Popen, timeout: float = 20) -> str:
     return proc.stdout.readline().decode().strip()
 
 
+def _lines_until(proc: subprocess.Popen, done, timeout: float = 20) -> list[str]:
+    """Lines a process prints (read straight from its pipe, unbuffered), until done(lines)."""
+    lines: list[str] = []
+    pending = getattr(proc, "pending_bytes", b"")
+    deadline = time.monotonic() + timeout
+    while True:
+        *complete, pending = pending.split(b"\n")
+        lines += [line.decode() for line in complete]
+        proc.pending_bytes = pending
+        if done(lines):
+            return lines
+        left = deadline - time.monotonic()
+        assert left > 0, f"not seen within {timeout} s; got {lines}"
+        ready, _, _ = select.select([proc.stdout], [], [], left)
+        if ready:
+            chunk = os.read(proc.stdout.fileno(), 65536)
+            assert chunk, f"the process ended; got {lines}"
+            pending += chunk
+
+
 class PtyReader:
     """Everything a program writes to its terminal, without the escape sequences."""
 
@@ -173,15 +193,20 @@ def test_the_readme_lines_drive_a_served_unit_by_hand(tmp_path):
     serve = ipo_emu("serve", str(LIVE_OFFICE), "--embedded-port", str(port), cwd=tmp_path)
     try:
         first_line(serve)
-        sub = subprocess.Popen(["mosquitto_sub", "-p", str(port), "-v", "-t", "ipo/office/reply", "-C", "2",
-                                "-W", "20"], stdout=subprocess.PIPE, text=True)
-        time.sleep(0.5)  # subscribed before the commands go
-        for args in (["-m", '{"a": "sip1", "b": "203", "call_id": "c1"}'], ["-n"]):
-            verb = "offer_call" if args[0] == "-m" else "pull_feature_key"
-            subprocess.run(["mosquitto_pub", "-p", str(port), "-t", f"ipo/office/cmd/{verb}", *args], check=True,
-                           timeout=20)
-        out, _ = sub.communicate(timeout=30)
-        replies = [json.loads(line.split(" ", 1)[1]) for line in out.splitlines()]
+        # subscribed to the retained status too: once it shows, the subscription is in place
+        sub = subprocess.Popen(["mosquitto_sub", "-p", str(port), "-v", "-t", "ipo/office/reply",
+                                "-t", "ipo/office/status"], stdout=subprocess.PIPE)
+        try:
+            lines = _lines_until(sub, lambda got: any(line.startswith("ipo/office/status ") for line in got))
+            for args in (["-m", '{"a": "sip1", "b": "203", "call_id": "c1"}'], ["-n"]):
+                verb = "offer_call" if args[0] == "-m" else "pull_feature_key"
+                subprocess.run(["mosquitto_pub", "-p", str(port), "-t", f"ipo/office/cmd/{verb}", *args],
+                               check=True, timeout=20)
+            lines = _lines_until(sub, lambda got: sum(line.startswith("ipo/office/reply ") for line in got) >= 2)
+        finally:
+            sub.kill()
+            sub.communicate()
+        replies = [json.loads(line.split(" ", 1)[1]) for line in lines if line.startswith("ipo/office/reply ")]
         assert [(r["verb"], r["outcome"]) for r in replies] == [("offer_call", "admitted"),
                                                                 ("pull_feature_key", "absent")]
     finally:
