@@ -228,7 +228,7 @@ async def admission(loaded_path: Path, mode: str, port: int, seconds: float) -> 
                                 serve_for=seconds)
         await runner.open(sample=False)
         started = time.perf_counter()
-        await runner._run_clock()
+        await runner.run_clock()
         runner.mark_reached()
         result = await runner.close(time.perf_counter() - started, judge=False)
     calls = sum(u["calls"]["admitted"] + u["calls"]["rejected"] for u in result.data["units"])

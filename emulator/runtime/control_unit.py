@@ -28,6 +28,13 @@ from hardware.feature_keys import FeatureKey, FeatureKeyAbsentError, FeatureKeyE
 from hardware.feature_keys.virtual import VirtualFeatureKey
 
 
+def worth_reporting(pool_id: str, pool) -> bool:
+    """A license pool or resource a report shows: used, refused, licensed or sized (call
+    appearances, the ext:<n> pools, are reported apart, per busy user)."""
+    return not pool_id.startswith("ext:") and bool(pool.peak or pool.effective or pool.refusals
+                                                     or getattr(pool, "licensed", 0))
+
+
 class UnitStats:
     """Decisions counted by kind, outcome and reason: the accounting behind every report.
 

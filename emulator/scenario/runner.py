@@ -22,6 +22,7 @@ from emulator.config import MOBILITY_FEATURES
 from emulator.licensing import utc_text
 from emulator.runtime import ControlUnit, Network, VirtualClock, WallClock
 from emulator.runtime.clock import Clock
+from emulator.runtime.control_unit import worth_reporting
 from emulator.runtime.network import split_party
 from emulator.runtime.traffic import CallSource
 from emulator.scenario.loader import LoadedScenario, license_keys_for
@@ -186,7 +187,7 @@ class ScenarioRunner:
         await self.open()
         started = time.perf_counter()
         try:
-            await self._run_clock()
+            await self.run_clock()
         finally:
             self.mark_reached()
         return await self.close(time.perf_counter() - started)
@@ -237,7 +238,7 @@ class ScenarioRunner:
         data["passed"] = all(r.ok for r in expectations)
         return RunResult(data, expectations)
 
-    async def _run_clock(self) -> None:
+    async def run_clock(self) -> None:
         """Run the clock to the end, or until SIGINT/SIGTERM (then the run so far is reported)."""
         until = None if self.end == float("inf") else self.end
         if not self.options.handle_signals:
@@ -381,8 +382,7 @@ class ScenarioRunner:
                                            "mean_in_use": pool.area_until(reached) / span,
                                            "busy": sum(pool.refusals.values())})
                     continue
-                interesting = pool.peak or pool.effective or pool.refusals or getattr(pool, "licensed", 0)
-                if not interesting:
+                if not worth_reporting(pool_id, pool):
                     continue
                 pools.append({
                     "pool": pool_id, "licensed": getattr(pool, "licensed", None), "free": getattr(pool, "free", None),

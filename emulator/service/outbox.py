@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter, deque
-from pathlib import Path
 
 import orjson
 

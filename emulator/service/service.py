@@ -159,7 +159,7 @@ class Service:
         link_task = asyncio.ensure_future(self.link.run())
         state_task = asyncio.ensure_future(self._state_every(self.options.state_interval_s))
         ready_task = asyncio.ensure_future(self._announce_ready(on_ready))
-        self._clock_task = asyncio.ensure_future(runner._run_clock())
+        self._clock_task = asyncio.ensure_future(runner.run_clock())
         try:
             await self._clock_task
         except asyncio.CancelledError:

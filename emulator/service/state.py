@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from emulator.licensing import utc_text
 from emulator.runtime import ControlUnit
+from emulator.runtime.control_unit import worth_reporting
 
 
 def unit_status(unit: ControlUnit, service: str, *, online: bool, clock: str) -> dict:
@@ -22,8 +23,7 @@ def unit_licenses(unit: ControlUnit) -> dict:
     core = unit.core
     pools = []
     for pool_id, pool in unit.pools().items():
-        if pool_id.startswith("ext:") or not (pool.peak or pool.effective or pool.refusals
-                                               or getattr(pool, "licensed", 0)):
+        if not worth_reporting(pool_id, pool):
             continue
         pools.append({"pool": pool_id, "licensed": getattr(pool, "licensed", None),
                       "capacity": getattr(pool, "capacity", None), "effective": pool.effective,

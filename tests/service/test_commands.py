@@ -3,7 +3,6 @@ correlation data) on mosquitto, MQTT 3.1.1 (reply_to and id) on the embedded bro
 
 from __future__ import annotations
 
-import pytest
 
 from emulator.service.embedded_broker import EmbeddedBroker
 from emulator.service.payloads import Reply
