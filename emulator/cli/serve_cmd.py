@@ -122,6 +122,7 @@ def serve(
 
 async def _serve(loaded, address, options, embedded_port: int):
     from emulator.service.embedded_broker import EmbeddedBroker, EmbeddedBrokerError
+    from emulator.scenario.runner import EventsWriteError
     from emulator.service.service import Service, UnitOwnedError
 
     broker = None
@@ -146,6 +147,8 @@ async def _serve(loaded, address, options, embedded_port: int):
         return await service.run()
     except UnitOwnedError as exc:
         raise UserError(str(exc)) from None
+    except EventsWriteError as exc:  # --journal: the disk filled (the file ends on a whole line)
+        raise UserError(exc.strerror) from None
     finally:
         watcher.cancel()
         if broker is not None:

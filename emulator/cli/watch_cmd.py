@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 from pathlib import Path
 from typing import Annotated
@@ -65,8 +66,6 @@ async def _watch(topics, address, units: list[str], version: str, seconds: float
 
     async def on_message(incoming) -> None:
         fleet.feed(incoming.topic, incoming.payload)
-
-    import os
 
     link = MqttLink(address, Outbox(topics, 0.0), client_id=f"ipo-emu-watch-{os.getpid()}",
                     subscriptions=subscriptions, on_message=on_message, version=version)

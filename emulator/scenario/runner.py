@@ -88,8 +88,9 @@ class EventsFile:
     BATCH = 4096
     FLUSH_S = 0.25
 
-    def __init__(self, path: Path, start: float) -> None:
+    def __init__(self, path: Path, start: float, *, option: str = "--events") -> None:
         self.path = path
+        self.option = option  # named in errors
         self.start = start
         self._to_stdout = str(path) == "-"
         self._fd = -1 if self._to_stdout else os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
@@ -129,7 +130,7 @@ class EventsFile:
         except OSError as exc:
             with contextlib.suppress(OSError):
                 os.ftruncate(self._fd, self._written)
-            raise EventsWriteError(exc.errno, f"--events {self.path}: cannot write: {exc.strerror}") from None
+            raise EventsWriteError(exc.errno, f"{self.option} {self.path}: cannot write: {exc.strerror}") from None
         self._written += len(data)
 
     def close(self) -> None:

@@ -88,7 +88,7 @@ class Service:
         # Behind, the clock runs callbacks back to back and lets other tasks in every so
         # often; the sender must get its turns often enough to keep up with the events.
         self.runner.clock.YIELD_WHEN_LATE = YIELD_WHEN_BEHIND
-        journal = Journal(options.journal, self.runner.start) if options.journal is not None else None
+        journal = Journal(options.journal, self.runner.start, option="--journal") if options.journal is not None else None
         self.outbox = Outbox(self.topics, self.runner.start, journal=journal)
         self.runner.sink.subscribe(self.outbox.add_event)
         self.counters: Counter[str] = Counter()

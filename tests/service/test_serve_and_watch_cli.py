@@ -213,3 +213,14 @@ def test_the_readme_lines_drive_a_served_unit_by_hand(tmp_path):
         serve.send_signal(signal.SIGINT)
         serve.communicate(timeout=30)
     assert serve.returncode == 0
+
+
+def test_a_journal_on_a_full_disk_ends_the_service_in_one_line(tmp_path):
+    """/dev/full: every write fails with ENOSPC, as on a full disk."""
+    proc = subprocess.run([sys.executable, "-m", "emulator", "serve", str(LIVE_OFFICE), "--embedded-port",
+                           str(free_port()), "--journal", "/dev/full", "--speed", "100", "--for", "10m"],
+                          capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if "error" in line]
+    assert len(errors) == 1 and "--journal" in errors[0] and "/dev/full" in errors[0], proc.stderr
+    assert "Traceback" not in proc.stderr
