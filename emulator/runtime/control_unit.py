@@ -167,16 +167,16 @@ class ControlUnit:
             now = self.clock.time()
         core = self.core
         decision = self._offer(call_id, a, b, now, answered, emergency)
-        if self.sink.active:
-            reason = decision.reason
-            data = {"call": call_id, "a": a, "b": b, "reason": reason.value if reason is not None else None,
-                    "detail": decision.detail, "answered": answered}
+        if self.sink.active:  # fields as a tuple: telemetry/events.py CALL_LAYOUTS
             if decision.accepted:
-                if core.parties[b].kind == GROUP:  # b: the member who took it
-                    data["group"], data["b"] = b, core.calls.reached(call_id)
-                self.sink.emit(now, self.name, "call.admitted", data)
+                if core.parties[b].kind == GROUP:  # b: the member who took it, and the group
+                    fields = (call_id, a, core.calls.reached(call_id), None, "", answered, b)
+                else:
+                    fields = (call_id, a, b, None, "", answered)
+                self.sink.emit(now, self.name, "call.admitted", fields)
             else:
-                self.sink.emit(now, self.name, "call.rejected", data)
+                self.sink.emit(now, self.name, "call.rejected",
+                               (call_id, a, b, decision.reason.value, decision.detail, answered))
         if core.events or core.deadline != self._scheduled_deadline:
             self._after_change()
         return decision
@@ -187,7 +187,7 @@ class ControlUnit:
             now = self.clock.time()
         self._hang_up(call_id, now)
         if self.sink.active:
-            self.sink.emit(now, self.name, "call.ended", {"call": call_id})
+            self.sink.emit(now, self.name, "call.ended", (call_id,))
 
     def connect_now(self, call_id: object, now: float | None = None) -> Decision:
         """The call is answered (a clock callback, like hang_up_now)."""

@@ -132,17 +132,17 @@ class MqttLink:
         async with client:
             self._client = client
             self.protocol = version
-            if self.subscriptions:
-                for start in range(0, len(self.subscriptions), 100):
-                    await client.subscribe([(topic, 1) for topic in self.subscriptions[start:start + 100]])
+            topics = self.subscriptions
+            for start in range(0, len(topics), 100):
+                await client.subscribe([(topic, 1) for topic in topics[start:start + 100]])
             self.counters["connections"] += 1
-            self.outbox.resend_retained()
-            if self.on_connect is not None:
-                self.on_connect()
-            self.connected.set()
             try:
                 async with asyncio.TaskGroup() as group:
                     group.create_task(self._read(client))
+                    self.outbox.resend_retained()
+                    if self.on_connect is not None:
+                        self.on_connect()
+                    self.connected.set()
                     group.create_task(self._write(client))
             except* aiomqtt.MqttError as group_error:
                 raise group_error.exceptions[0] from None
@@ -170,27 +170,31 @@ class MqttLink:
             await self._send(client, messages)
 
     async def _send(self, client: aiomqtt.Client, messages: list[OutMessage]) -> None:
+        """Publish these, at most IN_FLIGHT awaiting acknowledgement at once. Whatever is not
+        acknowledged, because the broker failed or the link is being torn down (cancelled
+        mid-way), goes back to the outbox: nothing taken is lost. (A message the broker got
+        but did not acknowledge in time is sent again: events carry seq to tell.)"""
         self._in_flight += len(messages)
+        settled = 0  # messages[:settled] are sent or already put back
         try:
-            await self._send_chunks(client, messages)
+            await self.outbox.encode(messages)  # events batches: JSON made now, off the decisions' core
+            for start in range(0, len(messages), IN_FLIGHT):
+                chunk = messages[start:start + IN_FLIGHT]
+                results = await asyncio.gather(*(self._publish(client, m) for m in chunk), return_exceptions=True)
+                failure = None
+                for message, result in zip(chunk, results, strict=True):
+                    if isinstance(result, BaseException):
+                        self.outbox.not_sent(message)
+                        failure = failure or result
+                    else:
+                        self.outbox.sent(message)
+                settled = start + len(chunk)
+                if failure is not None:
+                    raise failure if isinstance(failure, aiomqtt.MqttError) else aiomqtt.MqttError(str(failure))
         finally:
+            for message in reversed(messages[settled:]):  # reversed: each goes back in front
+                self.outbox.not_sent(message)
             self._in_flight -= len(messages)
-
-    async def _send_chunks(self, client: aiomqtt.Client, messages: list[OutMessage]) -> None:
-        for start in range(0, len(messages), IN_FLIGHT):
-            chunk = messages[start:start + IN_FLIGHT]
-            results = await asyncio.gather(*(self._publish(client, m) for m in chunk), return_exceptions=True)
-            failure = None
-            for message, result in zip(chunk, results, strict=True):
-                if isinstance(result, BaseException):
-                    self.outbox.not_sent(message)
-                    failure = failure or result
-                else:
-                    self.outbox.sent(message)
-            if failure is not None:
-                for message in messages[start + IN_FLIGHT:]:
-                    self.outbox.not_sent(message)
-                raise failure if isinstance(failure, aiomqtt.MqttError) else aiomqtt.MqttError(str(failure))
 
     async def _publish(self, client: aiomqtt.Client, message: OutMessage) -> None:
         properties = None

@@ -20,6 +20,7 @@ from collections import Counter, deque
 import orjson
 
 from emulator.scenario.runner import EventsFile
+from emulator.telemetry.event_batches import BatchEncoder
 from emulator.telemetry.events import Event, event_record
 from emulator.service.topics import Topics
 
@@ -32,7 +33,7 @@ class OutMessage:
 
     __slots__ = ("topic", "payload", "retain", "correlation", "kind", "unit", "events")
 
-    def __init__(self, topic: str, payload: bytes, *, retain: bool = False, correlation: bytes | None = None,
+    def __init__(self, topic: str, payload: bytes | None, *, retain: bool = False, correlation: bytes | None = None,
                  kind: str = "reply", unit: str = "", events: list | None = None) -> None:
         self.topic = topic
         self.payload = payload
@@ -40,7 +41,7 @@ class OutMessage:
         self.correlation = correlation
         self.kind = kind  # reply, retained or events
         self.unit = unit
-        self.events = events  # the (seq, event) pairs of an events message, to put back if unsent
+        self.events = events  # an events message's rows (seq, time, name, fields); payload made later
 
 
 class Journal(EventsFile):
@@ -49,30 +50,24 @@ class Journal(EventsFile):
 
     def _encode(self, numbered: list) -> bytes:
         dumps, option, start = orjson.dumps, orjson.OPT_APPEND_NEWLINE, self.start
-        return b"".join(dumps(numbered_record(seq, event, start), default=str, option=option)
+        return b"".join(dumps(event_record(event, start, seq), default=str, option=option)
                         for seq, event in numbered)
-
-
-def numbered_record(seq: int, event: Event, start: float) -> dict:
-    record = event_record(event, start)
-    record["seq"] = seq
-    return record
 
 
 class Outbox:
     def __init__(self, topics: Topics, start: float, *, max_events: int = 200_000, max_replies: int = 10_000,
-                 journal: Journal | None = None) -> None:
+                 journal: Journal | None = None, encoder: BatchEncoder | None = None) -> None:
         self.topics = topics
         self.start = start
         self.max_events = max_events
         self.max_replies = max_replies
         self.journal = journal
+        self.encoder = encoder or BatchEncoder(helper=False)
         self.counters: Counter[str] = Counter()
         self._retained: dict[str, bytes] = {}
         self._dirty: dict[str, None] = {}  # topics whose latest value is not yet sent (ordered)
-        self._events: dict[str, deque] = {}  # unit -> deque of (seq, event) waiting
+        self._events: dict[str, list] = {}  # unit -> [deque of rows (seq, time, name, fields), next seq]
         self._waiting_events = 0
-        self._seq: dict[str, int] = {}
         self.changed_units: dict[str, None] = {}
         """Units with events since the service last looked (it publishes their state)."""
         self.events_made = 0
@@ -91,19 +86,21 @@ class Outbox:
         return self._retained.get(topic)
 
     def add_event(self, event: Event) -> None:
-        """An EventSink subscriber: numbers the event and keeps it. Records and JSON are made
-        in batches when sent (and journaled), so a decision pays for little more than this."""
-        unit = event.unit
-        seq = self._seq.get(unit, 0) + 1
-        self._seq[unit] = seq
+        """An EventSink subscriber: numbers the event and keeps it as a row. Records and
+        JSON are made in batches when sent (by the encoder, in a helper process when the
+        service has one), so a decision pays for little more than this."""
+        at, unit, name, fields = event
+        state = self._events.get(unit)
+        if state is None:
+            state = self._events[unit] = [deque(), 1]
+        seq = state[1]
+        state[1] = seq + 1
         self.events_made += 1
         if self.journal is not None:
             self.journal((seq, event))
-        queue = self._events.get(unit)
-        if queue is None:
-            queue = self._events[unit] = deque()
         self.changed_units[unit] = None
-        queue.append((seq, event))
+        queue = state[0]
+        queue.append((seq, at, name, fields))
         self._waiting_events += 1
         if self._waiting_events > self.max_events:
             self._drop_oldest_event(queue)
@@ -128,20 +125,25 @@ class Outbox:
             topic = next(iter(self._dirty))
             del self._dirty[topic]
             out.append(OutMessage(topic, self._retained[topic], retain=True, kind="retained"))
-        start, dumps = self.start, orjson.dumps
-        for unit, queue in self._events.items():
+        for unit, (queue, _) in self._events.items():
             if len(out) >= limit:
                 break
             if not queue:
                 continue
-            batch = [queue.popleft() for _ in range(min(BATCH_EVENTS, len(queue)))]
-            self._waiting_events -= len(batch)
-            payload = dumps({"unit": unit, "first_seq": batch[0][0],
-                             "events": [numbered_record(seq, event, start) for seq, event in batch]}, default=str)
-            out.append(OutMessage(self.topics.events(unit), payload, kind="events", unit=unit, events=batch))
+            rows = [queue.popleft() for _ in range(min(BATCH_EVENTS, len(queue)))]
+            self._waiting_events -= len(rows)
+            out.append(OutMessage(self.topics.events(unit), None, kind="events", unit=unit, events=rows))
         if not self.pending():
             self.wakeup.clear()
         return out
+
+    async def encode(self, messages: list[OutMessage]) -> None:
+        """Give the events messages among these their payloads (EventsBatch JSON)."""
+        waiting = [m for m in messages if m.payload is None]
+        if waiting:
+            payloads = await self.encoder.encode_all([(m.unit, self.start, m.events) for m in waiting])
+            for message, payload in zip(waiting, payloads, strict=True):
+                message.payload = payload
 
     def sent(self, message: OutMessage) -> None:
         if message.kind == "events":
@@ -158,7 +160,7 @@ class Outbox:
                 self._dirty = {message.topic: None, **self._dirty}
         else:
             batch = message.events
-            queue = self._events.setdefault(message.unit, deque())
+            queue = self._events[message.unit][0]
             queue.extendleft(reversed(batch))
             self._waiting_events += len(batch)
             while self._waiting_events > self.max_events and queue:
@@ -177,6 +179,8 @@ class Outbox:
         counters["events"] = self.events_made
         if self.journal is not None:
             counters["events_journaled"] = self.journal.lines
+        if self.encoder.failures:
+            counters["encoder_failures"] = self.encoder.failures
         return counters
 
     def pending(self) -> bool:
@@ -192,6 +196,7 @@ class Outbox:
         self._waiting_events -= 1
         self.counters["events_dropped"] += 1
 
-    def close(self) -> None:
+    async def aclose(self) -> None:
+        await self.encoder.aclose()
         if self.journal is not None:
             self.journal.close()

@@ -36,6 +36,7 @@ from emulator.service.mqtt_link import Incoming, LinkWill, MqttLink, read_retain
 from emulator.service.outbox import Journal, Outbox
 from emulator.service.state import unit_licenses, unit_status
 from emulator.service.topics import Topics, check_service_id
+from emulator.telemetry.event_batches import BatchEncoder
 
 class UnitOwnedError(RuntimeError):
     """Another live service serves one of the units."""
@@ -63,6 +64,8 @@ class ServeOptions:
     """Simulated seconds to serve; inf: until SIGINT/SIGTERM."""
     handle_signals: bool = True
     max_lag_s: float = 0.25
+    encoder_process: bool = True
+    """Encode event batches in a helper process (the decisions keep their core)."""
 
 
 def default_service_id(config: Path) -> str:
@@ -89,7 +92,8 @@ class Service:
         # often; the sender must get its turns often enough to keep up with the events.
         self.runner.clock.YIELD_WHEN_LATE = YIELD_WHEN_BEHIND
         journal = Journal(options.journal, self.runner.start, option="--journal") if options.journal is not None else None
-        self.outbox = Outbox(self.topics, self.runner.start, journal=journal)
+        self.outbox = Outbox(self.topics, self.runner.start, journal=journal,
+                             encoder=BatchEncoder(helper=options.encoder_process))
         self.runner.sink.subscribe(self.outbox.add_event)
         self.counters: Counter[str] = Counter()
         self.handler: CommandHandler | None = None
@@ -140,6 +144,7 @@ class Service:
 
     async def run(self, on_ready: Callable[[], None] | None = None) -> RunResult:
         await self.claim_units()
+        await self.outbox.encoder.start()
         runner = self.runner
         await runner.open(sample=False)
         network = runner.network
@@ -180,7 +185,7 @@ class Service:
             with contextlib.suppress(asyncio.CancelledError):
                 await link_task
         result = await runner.close(time.perf_counter() - started, judge=False)
-        self.outbox.close()
+        await self.outbox.aclose()
         summary = result.data["service"] = self.summary()
         if summary["unsent_at_stop"]:
             result.data["warnings"].append(

@@ -200,7 +200,7 @@ def test_the_readme_lines_drive_a_served_unit_by_hand(tmp_path):
             lines = _lines_until(sub, lambda got: any(line.startswith("ipo/office/status ") for line in got))
             for args in (["-m", '{"a": "sip1", "b": "203", "call_id": "c1"}'], ["-n"]):
                 verb = "offer_call" if args[0] == "-m" else "pull_feature_key"
-                subprocess.run(["mosquitto_pub", "-p", str(port), "-t", f"ipo/office/cmd/{verb}", *args],
+                subprocess.run(["mosquitto_pub", "-p", str(port), "-q", "1", "-t", f"ipo/office/cmd/{verb}", *args],
                                check=True, timeout=20)
             lines = _lines_until(sub, lambda got: sum(line.startswith("ipo/office/reply ") for line in got) >= 2)
         finally:

@@ -1,0 +1,119 @@
+"""Events encoded in batches, in this process or in a helper process.
+
+A batch is the rows of one unit as they happened, each (seq, time, name, fields). Encoding
+is where the time goes when events are published (a dict and its JSON per event), so the
+service hands batches to a helper process (`BatchEncoder`) and the decisions keep a core to
+themselves. The helper is this module run as a program: it reads length-prefixed pickles of
+batches on its standard input and answers with their JSON, in order. Everything on the
+service's side runs in its event loop (no threads, which would contend for the GIL). When
+the helper is not there, or dies, the same function runs in place. It ends when its input
+closes, so it never outlives the service.
+
+    python -m emulator.telemetry.event_batches     # the helper (started by the service)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import pickle
+import sys
+
+import orjson
+
+from emulator.telemetry.events import event_record
+
+_LENGTH = 8
+
+
+def encode_batch(unit: str, start: float, rows: list[tuple]) -> bytes:
+    """The EventsBatch payload of docs/mqtt.md, {"unit", "first_seq", "events": [records]},
+    from rows (seq, time, name, fields)."""
+    records = [event_record((at, unit, name, fields), start, seq) for seq, at, name, fields in rows]
+    return orjson.dumps({"unit": unit, "first_seq": rows[0][0] if rows else 0, "events": records}, default=str)
+
+
+class BatchEncoder:
+    """encode_batch for many batches at once, in the helper process when there is one."""
+
+    def __init__(self, *, helper: bool = True) -> None:
+        self.helper = helper
+        self.failures = 0
+        self._proc: asyncio.subprocess.Process | None = None
+        self._lock: asyncio.Lock | None = None
+
+    async def start(self) -> None:
+        """Start the helper (when asked for one): before the first batch, so none waits."""
+        if not self.helper or self._proc is not None:
+            return
+        self._lock = asyncio.Lock()
+        try:
+            self._proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "emulator.telemetry.event_batches", stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL)
+        except OSError:
+            self.failures += 1
+            self.helper = False
+
+    @property
+    def in_helper(self) -> bool:
+        return self._proc is not None
+
+    async def encode_all(self, batches: list[tuple[str, float, list[tuple]]]) -> list[bytes]:
+        """encode_batch(unit, start, rows) of each batch, in order."""
+        proc = self._proc
+        if proc is not None and batches:
+            async with self._lock:
+                try:
+                    request = pickle.dumps(batches, protocol=pickle.HIGHEST_PROTOCOL)
+                    proc.stdin.write(len(request).to_bytes(_LENGTH, "little"))
+                    proc.stdin.write(request)
+                    await proc.stdin.drain()
+                    size = int.from_bytes(await proc.stdout.readexactly(_LENGTH), "little")
+                    return pickle.loads(await proc.stdout.readexactly(size))
+                except (OSError, EOFError, asyncio.IncompleteReadError, pickle.PickleError):
+                    self.failures += 1
+                    self.close()
+        return [encode_batch(*batch) for batch in batches]
+
+    async def aclose(self) -> None:
+        """End the helper and wait for it (at most 2 s), while the event loop still runs."""
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        if proc.returncode is None:
+            proc.stdin.close()  # the helper ends at the end of its input
+            try:
+                await asyncio.wait_for(proc.wait(), 2.0)
+            except TimeoutError:
+                proc.kill()
+                await proc.wait()
+        proc._transport.close()  # noqa: SLF001 - asyncio keeps the pipes' transport until then
+
+    def close(self) -> None:
+        """From a failure: kill the helper (aclose waits for it)."""
+        proc, self._proc = self._proc, None
+        if proc is not None and proc.returncode is None:
+            if proc.stdin is not None:
+                proc.stdin.close()  # the helper ends at the end of its input
+            try:
+                proc.kill()
+            except ProcessLookupError:
+                pass
+
+
+def _serve(stdin=None, stdout=None) -> None:
+    stdin = stdin or sys.stdin.buffer
+    stdout = stdout or sys.stdout.buffer
+    while True:
+        head = stdin.read(_LENGTH)
+        if len(head) < _LENGTH:
+            return
+        batches = pickle.loads(stdin.read(int.from_bytes(head, "little")))
+        answer = pickle.dumps([encode_batch(*batch) for batch in batches], protocol=pickle.HIGHEST_PROTOCOL)
+        stdout.write(len(answer).to_bytes(_LENGTH, "little"))
+        stdout.write(answer)
+        stdout.flush()
+
+
+if __name__ == "__main__":
+    _serve()

@@ -1,0 +1,50 @@
+"""Event batches encoded in the helper process are byte for byte those encoded in place; a
+helper that dies costs nothing but a counted failure."""
+
+from __future__ import annotations
+
+import orjson
+
+from emulator.telemetry.event_batches import BatchEncoder, encode_batch
+from emulator.telemetry.events import Event, event_record
+
+ROWS = [(1, 100.0, "call.admitted", ("c1", "sip1", "201", None, "", True)),
+        (2, 101.5, "call.admitted", ("c2", "sip1", "202", None, "", True, "500")),
+        (3, 102.0, "call.rejected", ("c3", "sip1", "203", "license_exhausted", "sip_trunk_channels", True)),
+        (4, 103.0, "call.ended", ("c1",)),
+        (5, 104.0, "feature_key.absent", {"serial": "12345678", "reason": "removed"})]
+
+
+def test_tuple_fields_read_as_the_dicts_they_stand_for():
+    event = Event(1.0, "office", "call.admitted", ("c2", "sip1", "202", None, "", True, "500"))
+    assert event.data == {"call": "c2", "a": "sip1", "b": "202", "reason": None, "detail": "", "answered": True,
+                          "group": "500"}
+    assert list(event_record(event, 0.0, 7)) == ["time", "t", "unit", "kind", "outcome", "reason", "detail", "call",
+                                                 "a", "b", "answered", "group", "seq"]
+    assert event_record(Event(1.0, "u", "call.ended", ("c1",)), 0.0) == event_record(
+        Event(1.0, "u", "call.ended", {"call": "c1"}), 0.0)
+
+
+async def test_the_helper_encodes_exactly_as_in_place():
+    encoder = BatchEncoder()
+    await encoder.start()
+    try:
+        assert encoder.in_helper
+        batches = [("office", 90.0, ROWS), ("branch", 90.0, ROWS[:2]), ("empty", 90.0, [])]
+        assert await encoder.encode_all(batches) == [encode_batch(*b) for b in batches]
+        decoded = orjson.loads(encode_batch("office", 90.0, ROWS))
+        assert decoded["first_seq"] == 1 and [e["seq"] for e in decoded["events"]] == [1, 2, 3, 4, 5]
+        assert decoded["events"][2]["reason"] == "license_exhausted" and decoded["events"][0]["detail"] is None
+    finally:
+        await encoder.aclose()
+    assert encoder.failures == 0
+
+
+async def test_a_dead_helper_is_replaced_by_encoding_in_place():
+    encoder = BatchEncoder()
+    await encoder.start()
+    encoder._proc.kill()  # noqa: SLF001 - the helper dies
+    await encoder._proc.wait()  # noqa: SLF001
+    assert await encoder.encode_all([("office", 90.0, ROWS)]) == [encode_batch("office", 90.0, ROWS)]
+    assert encoder.failures == 1 and not encoder.in_helper
+    await encoder.aclose()
