@@ -70,7 +70,6 @@ class Outbox:
         self._waiting_events = 0
         self.changed_units: dict[str, None] = {}
         """Units with events since the service last looked (it publishes their state)."""
-        self.events_made = 0
         self._replies: deque[OutMessage] = deque()
         self.wakeup = asyncio.Event()
 
@@ -95,16 +94,14 @@ class Outbox:
             state = self._events[unit] = [deque(), 1]
         seq = state[1]
         state[1] = seq + 1
-        self.events_made += 1
+        state[0].append((seq, at, name, fields))
+        self.changed_units[unit] = None
         if self.journal is not None:
             self.journal((seq, event))
-        self.changed_units[unit] = None
-        queue = state[0]
-        queue.append((seq, at, name, fields))
-        self._waiting_events += 1
-        if self._waiting_events > self.max_events:
-            self._drop_oldest_event(queue)
-        elif self._waiting_events == 1:
+        waiting = self._waiting_events = self._waiting_events + 1
+        if waiting > self.max_events:
+            self._drop_oldest_event(state[0])
+        elif waiting == 1:
             self.wakeup.set()  # otherwise the sender is already busy or awake
 
     def add_reply(self, topic: str, payload: bytes, correlation: bytes | None = None) -> None:
@@ -172,6 +169,11 @@ class Outbox:
         self._dirty = dict.fromkeys(self._retained)
         if self._dirty:
             self.wakeup.set()
+
+    @property
+    def events_made(self) -> int:
+        """Every event numbered so far (the numbers count them)."""
+        return sum(state[1] - 1 for state in self._events.values())
 
     def snapshot(self) -> dict[str, int]:
         """The counters, with events made and journaled."""

@@ -100,6 +100,8 @@ class Service:
         self.link: MqttLink | None = None
         self._last_state: dict[str, bytes] = {}
         self._clock_task: asyncio.Future | None = None
+        self.drain_s = 0.0
+        """At the stop, how long the outbox took to empty (not part of the report's wall_s)."""
         self._stopped_by: str | None = None
         self.ready = asyncio.Event()
         """Set once the units run and the first connection to the broker is up."""
@@ -173,18 +175,21 @@ class Service:
             runner.interrupted = self._stopped_by
         finally:
             runner.mark_reached()
+            wall = time.perf_counter() - started  # the run itself, as `run` reports it
             ready_task.cancel()
             state_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await state_task
             self._publish_state(online=False)
             self._publish_service(online=False)
+            drain_started = time.perf_counter()
             if self.link.connected.is_set():
                 await self.link.flushed(DRAIN_S)
+            self.drain_s = time.perf_counter() - drain_started
             link_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await link_task
-        result = await runner.close(time.perf_counter() - started, judge=False)
+        result = await runner.close(wall, judge=False)
         await self.outbox.aclose()
         summary = result.data["service"] = self.summary()
         if summary["unsent_at_stop"]:
@@ -212,7 +217,7 @@ class Service:
                 "mqtt_version": link.protocol if link else None, "prefix": self.topics.prefix,
                 "read_only": self.options.read_only, "journal": str(self.options.journal) if self.options.journal
                 else None, "counters": dict(sorted(counters.items())),
-                "unsent_at_stop": self.outbox.waiting()}
+                "unsent_at_stop": self.outbox.waiting(), "drain_s": self.drain_s}
 
     # -- commands -------------------------------------------------------------------------------------
 

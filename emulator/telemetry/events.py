@@ -105,25 +105,37 @@ def event_record(event: Event | tuple, start: float, seq: int | None = None) -> 
 class EventSink:
     """Fan-out of events to subscribers; inactive (and free) while nobody subscribes."""
 
-    __slots__ = ("_subscribers", "active")
+    __slots__ = ("_subscribers", "active", "_only")
 
     def __init__(self) -> None:
         self._subscribers: list[Callable[[Event], None]] = []
         self.active = False
+        self._only: Callable[[Event], None] | None = None  # the one subscriber, when there is one
 
     def subscribe(self, subscriber: Callable[[Event], None]) -> Callable[[], None]:
         """Add a subscriber; returns the function that removes it."""
         self._subscribers.append(subscriber)
-        self.active = True
+        self._changed()
 
         def unsubscribe() -> None:
             if subscriber in self._subscribers:
                 self._subscribers.remove(subscriber)
-            self.active = bool(self._subscribers)
+            self._changed()
 
         return unsubscribe
 
+    def _changed(self) -> None:
+        self.active = bool(self._subscribers)
+        self._only = self._subscribers[0] if len(self._subscribers) == 1 else None
+
     def emit(self, at: float, unit: str, name: str, fields: dict | tuple) -> None:
-        event = Event(at, unit, name, fields)
+        event = _new_event(Event, (at, unit, name, fields))  # tuple.__new__: no Python-level __new__
+        only = self._only
+        if only is not None:
+            only(event)
+            return
         for subscriber in self._subscribers:
             subscriber(event)
+
+
+_new_event = tuple.__new__
