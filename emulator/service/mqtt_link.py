@@ -85,6 +85,8 @@ class MqttLink:
         self.on_connect = on_connect
         self.counters: Counter[str] = Counter()
         self.connected = asyncio.Event()
+        self.attempted = asyncio.Event()
+        """Set once the first connection succeeded or failed."""
         self.protocol: str | None = None
         self.last_error: str | None = None
         self._client: aiomqtt.Client | None = None
@@ -115,6 +117,7 @@ class MqttLink:
             delay = min(delay * 2, 5.0)
 
     def _lost(self, exc: BaseException) -> None:
+        self.attempted.set()
         self.connected.clear()
         self._client = None
         self.last_error = str(exc) or type(exc).__name__
@@ -143,6 +146,7 @@ class MqttLink:
                     if self.on_connect is not None:
                         self.on_connect()
                     self.connected.set()
+                    self.attempted.set()
                     group.create_task(self._write(client))
             except* aiomqtt.MqttError as group_error:
                 raise group_error.exceptions[0] from None

@@ -45,6 +45,9 @@ class UnitOwnedError(RuntimeError):
 YIELD_WHEN_BEHIND = 50
 """Callbacks run back to back, when behind, before the MQTT link gets a turn."""
 
+CONNECT_WAIT_S = 5.0
+"""At start, how long the units wait for the first answer from the broker."""
+
 DRAIN_S = 3.0
 """At the end, how long the outbox may take to empty before what is left is counted unsent."""
 
@@ -162,8 +165,13 @@ class Service:
         self.outbox.changed_units.update(dict.fromkeys(network.units))
         self._publish_state(online=True)
         self._publish_service(online=True)
-        started = time.perf_counter()
         link_task = asyncio.ensure_future(self.link.run())
+        # The first connection is made before the clock starts: connecting runs partly in a
+        # thread (aiomqtt), which a clock running flat out would starve for seconds. A broker
+        # that cannot be reached does not hold the units back: they start at its first refusal.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.link.attempted.wait(), CONNECT_WAIT_S)
+        started = time.perf_counter()
         state_task = asyncio.ensure_future(self._state_every(self.options.state_interval_s))
         ready_task = asyncio.ensure_future(self._announce_ready(on_ready))
         self._clock_task = asyncio.ensure_future(runner.run_clock())
