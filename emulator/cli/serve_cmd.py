@@ -137,7 +137,12 @@ async def _serve(loaded, address, options, embedded_port: int):
             raise UserError("--mqtt-version 5: the embedded broker speaks MQTT 3.1.1 only; give --mqtt")
         options.mqtt_version = "3.1.1"  # amqtt misreads an MQTT 5 CONNECT instead of refusing it
     print(address.url, flush=True)  # the first line: where to connect
-    service = Service(loaded, address, options, broker_note="embedded" if broker else "")
+    try:
+        service = Service(loaded, address, options, broker_note="embedded" if broker else "")
+    except EventsWriteError as exc:
+        if broker is not None:
+            await broker.stop()
+        raise UserError(exc.strerror) from None
     units = ", ".join(u.name for u in loaded.units)
     note(f"serving {len(loaded.units)} unit{'s' if len(loaded.units) > 1 else ''} ({units}) as "
          f"{service.service_id} under {options.prefix}/ on {address.url}"

@@ -93,7 +93,10 @@ class EventsFile:
         self.option = option  # named in errors
         self.start = start
         self._to_stdout = str(path) == "-"
-        self._fd = -1 if self._to_stdout else os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            self._fd = -1 if self._to_stdout else os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        except OSError as exc:
+            raise EventsWriteError(exc.errno, f"{option} {path}: cannot open: {exc.strerror}") from None
         self._pending: list[TelemetryEvent] = []
         self._written = 0  # bytes of whole lines on disk
         self._flush_by = time.monotonic() + self.FLUSH_S

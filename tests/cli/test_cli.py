@@ -229,3 +229,19 @@ def test_version_and_help_load_no_subcommand_and_no_data(argv):
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == "['emulator.cli.output']"
+
+
+@pytest.mark.parametrize("args", [
+    ["run", "scenarios/live-office.yaml", "--events", "/proc/no-such-file.jsonl"],
+    ["serve", "scenarios/live-office.yaml", "--journal", "/proc/no-such-file.jsonl", "--embedded-port", "0",
+     "--for", "1s"],
+])
+def test_an_events_file_that_cannot_be_opened_is_one_line(args, capsys):
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    args = [str(root / a) if a.startswith("scenarios/") else a for a in args]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert [line for line in err if "error" in line] == [
+        f"ipo-emu: error: {args[2]} /proc/no-such-file.jsonl: cannot open: No such file or directory"]
