@@ -167,14 +167,18 @@ def serve_process(cfg: Path, port: int, folder: Path, *extra: str) -> subprocess
     return proc
 
 
-def stop(proc: subprocess.Popen) -> str:
+def stop(proc: subprocess.Popen) -> dict:
+    """Stop a served process; its report's service counters."""
     proc.send_signal(2)
     out, _ = proc.communicate(timeout=60)
-    return out.decode()
+    try:
+        return json.loads(out.decode())["service"]["counters"]
+    except (ValueError, KeyError):
+        return {}
 
 
 def command_figures(folder: Path, port: int, quick: bool) -> list[dict]:
-    proc = serve_process(config(folder, traffic=False), port, folder)
+    proc = serve_process(config(folder, traffic=False), port, folder, "--json")
     rows = []
     try:
         seconds = 1.0 if quick else 3.0
@@ -190,8 +194,8 @@ def command_figures(folder: Path, port: int, quick: bool) -> list[dict]:
                 break
             rate *= 2
     finally:
-        stop(proc)
-    return rows
+        counters = stop(proc)
+    return rows, counters
 
 
 # -- 2. events published --------------------------------------------------------------------------
@@ -265,13 +269,18 @@ def main() -> None:
             print(f"  {'rate/s':>8} {'sent':>7} {'replies':>8} {'achieved/s':>11} {'p50 ms':>8} {'p99 ms':>8} "
                   f"{'max ms':>8}")
             best = None
-            for row in command_figures(folder, broker.port, args.quick):
+            rows, counters = command_figures(folder, broker.port, args.quick)
+            for row in rows:
                 flag = "" if row.get("sustained", True) else "  (not sustained)"
                 print(f"  {row['rate']:>8,} {row['sent']:>7,} {row['replies']:>8,} {row['achieved_rate']:>11,.0f} "
                       f"{row['p50_ms']:>8.2f} {row['p99_ms']:>8.2f} {row['max_ms']:>8.2f}{flag}")
                 if row.get("sustained"):
                     best = row["rate"]
             print(f"  highest sustained rate: {best:,}/s" if best else "  no rate above 1,000/s was sustained")
+            sent = sum(row["sent"] for row in rows)
+            print(f"  the service counted {counters.get('commands', 0):,} commands of {sent:,} sent and published "
+                  f"{counters.get('replies_published', 0):,} replies; its client dropped "
+                  f"{counters.get('inbound_queue_full', 0):,} (queue full)")
             ev = event_figures(folder, broker.port, args.quick)
             print(f"Events: {ev['published']:,} of {ev['events']:,} published in {ev['wall_s']:.1f} s "
                   f"= {ev['per_s']:,.0f} events/s in batches ({ev['dropped']:,} dropped)")
