@@ -188,6 +188,9 @@ class Outbox:
     def pending(self) -> bool:
         return bool(self._replies or self._dirty or self._waiting_events)
 
+    def waiting_events_count(self) -> int:
+        return self._waiting_events
+
     def waiting(self) -> int:
         """Events, replies and retained values not yet sent."""
         return self._waiting_events + len(self._replies) + len(self._dirty)

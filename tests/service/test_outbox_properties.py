@@ -1,0 +1,68 @@
+"""The outbox never loses count: every event made is published, still waiting, or dropped
+and counted; whatever the link takes and cannot send comes back in order."""
+
+from __future__ import annotations
+
+import asyncio
+
+import orjson
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from emulator.service.outbox import Outbox
+from emulator.service.topics import Topics
+from emulator.telemetry.events import Event
+
+STEPS = st.lists(st.one_of(
+    st.tuples(st.just("event"), st.sampled_from(["a", "b", "c"]), st.integers(1, 30)),
+    st.tuples(st.just("take"), st.integers(1, 5)),  # the link takes up to n messages...
+    st.tuples(st.just("settle"), st.booleans()),  # ...and later they went (True) or come back
+    st.tuples(st.just("reply"), st.integers(1, 3), st.booleans()),
+), max_size=60)
+
+
+@settings(max_examples=400, deadline=None)
+@given(steps=STEPS, max_events=st.integers(5, 80))
+def test_every_event_is_published_waiting_or_dropped(steps, max_events):
+    async def play() -> None:
+        outbox = Outbox(Topics(), 0.0, max_events=max_events, max_replies=4)
+        published: dict[str, list[int]] = {"a": [], "b": [], "c": []}
+        replies_sent = 0
+        in_flight: list = []
+        t = 0.0
+        for step in steps:
+            if step[0] == "event":
+                _, unit, n = step
+                for _ in range(n):
+                    t += 1.0
+                    outbox.add_event(Event(t, unit, "call.ended", (f"c{t}",)))
+            elif step[0] == "reply":
+                for _ in range(step[1]):
+                    outbox.add_reply("r", b"{}")
+            elif step[0] == "take":
+                messages = outbox.take(step[1])
+                await outbox.encode(messages)
+                in_flight += messages
+            else:
+                up = step[1]
+                for message in (in_flight if up else reversed(in_flight)):  # back in front, in order
+                    if up:
+                        outbox.sent(message)
+                        if message.kind == "events":
+                            published[message.unit] += [e["seq"] for e in orjson.loads(message.payload)["events"]]
+                        elif message.kind == "reply":
+                            replies_sent += 1
+                    else:
+                        outbox.not_sent(message)
+                in_flight.clear()
+            counters = outbox.snapshot()
+            taken = sum(len(m.events) for m in in_flight if m.kind == "events")
+            assert counters["events"] == (counters.get("events_published", 0) + outbox.waiting_events_count()
+                                          + taken + counters.get("events_dropped", 0))
+            assert outbox.waiting_events_count() <= max_events
+            for seqs in published.values():  # each unit's events go out in order, none twice
+                assert seqs == sorted(set(seqs)), seqs
+        assert outbox.snapshot().get("replies_published", 0) == replies_sent
+        await outbox.aclose()
+
+    asyncio.run(play())
