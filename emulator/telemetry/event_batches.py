@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import pickle
+import signal
 import sys
 
 import orjson
@@ -116,4 +117,8 @@ def _serve(stdin=None, stdout=None) -> None:
 
 
 if __name__ == "__main__":
+    # Ctrl-C (and a service manager's SIGTERM) reach the whole process group: the service
+    # decides when this ends, by closing its input, so they must not end it first.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     _serve()

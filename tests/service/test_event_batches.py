@@ -48,3 +48,18 @@ async def test_a_dead_helper_is_replaced_by_encoding_in_place():
     assert await encoder.encode_all([("office", 90.0, ROWS)]) == [encode_batch("office", 90.0, ROWS)]
     assert encoder.failures == 1 and not encoder.in_helper
     await encoder.aclose()
+
+
+async def test_an_interrupt_to_the_process_group_leaves_the_helper_to_the_service():
+    """Ctrl-C in a terminal signals every process of the group; the helper ignores it and
+    ends when the service closes its input."""
+    import os
+    import signal
+
+    encoder = BatchEncoder()
+    await encoder.start()
+    await encoder.encode_all([("office", 90.0, ROWS)])  # the helper has started and set itself up
+    os.kill(encoder._proc.pid, signal.SIGINT)  # noqa: SLF001
+    assert await encoder.encode_all([("office", 90.0, ROWS)]) == [encode_batch("office", 90.0, ROWS)]
+    assert encoder.failures == 0 and encoder.in_helper
+    await encoder.aclose()
