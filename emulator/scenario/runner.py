@@ -6,8 +6,10 @@ import asyncio
 import contextlib
 import itertools
 import os
+import pickle
 import random
 import signal
+import subprocess
 import sys
 import time
 from collections import Counter
@@ -16,7 +18,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import orjson
 
 from emulator.config import MOBILITY_FEATURES
 from emulator.licensing import utc_text
@@ -30,7 +31,7 @@ from emulator.scenario.schema import Event, Expectation, Traffic
 from emulator.scenario.sizing import channels_for, erlang_b
 from emulator.telemetry import EventSink
 from emulator.telemetry.events import Event as TelemetryEvent
-from emulator.telemetry.events import event_record
+from emulator.telemetry.event_batches import encode_lines
 
 WARM_UP_FRACTION = 0.05  # attempts discarded before judging blocking against Erlang-B
 
@@ -78,17 +79,23 @@ class EventsWriteError(OSError):
 
 
 class EventsFile:
-    """--events: one JSON object per line (docs/events.md gives the schema).
+    """--events (and the service's --journal): one JSON object per line (docs/events.md).
 
-    Lines are gathered and written in batches of whole lines; if a write fails (a full disk),
-    the file is cut back to the last whole line and the run stops with the cause. So the file
-    always ends on a complete line.
+    Events are kept as they come and written in batches of whole lines. Once a run has made
+    a full batch, a writer process takes the file over (python -m
+    emulator.telemetry.event_batches --write): this process only hands it the events, and
+    turning them into JSON happens on another core. If a write fails (a full disk), the
+    file is cut back to its last whole line and the run stops with the cause; so the file
+    always ends on a complete line. Without the writer (standard output, a small run, or a
+    writer that cannot start) the same encoding runs here.
+
+    Given Event tuples, or (seq, Event) pairs for numbered events (the journal).
     """
 
     BATCH = 4096
     FLUSH_S = 0.25
 
-    def __init__(self, path: Path, start: float, *, option: str = "--events") -> None:
+    def __init__(self, path: Path, start: float, *, option: str = "--events", writer_process: bool = True) -> None:
         self.path = path
         self.option = option  # named in errors
         self.start = start
@@ -97,30 +104,33 @@ class EventsFile:
             self._fd = -1 if self._to_stdout else os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         except OSError as exc:
             raise EventsWriteError(exc.errno, f"{option} {path}: cannot open: {exc.strerror}") from None
-        self._pending: list[TelemetryEvent] = []
-        self._written = 0  # bytes of whole lines on disk
+        self._pending: list[tuple] = []
+        self._written = 0  # bytes of whole lines on disk, written here
         self._flush_by = time.monotonic() + self.FLUSH_S
+        self._writer: subprocess.Popen | None = None
+        self._writer_wanted = writer_process and not self._to_stdout
         self.lines = 0
 
-    def __call__(self, event: TelemetryEvent) -> None:
-        # Kept as it came; encoded in batches (orjson) when written: an event costs little.
+    def __call__(self, item: tuple) -> None:
+        # Kept as it came; encoded in batches when written: an event costs little here.
         # Written when a batch is full, or every FLUSH_S of real time (a live run's file grows).
-        self._pending.append(event)
+        self._pending.append(item)
         self.lines += 1
         pending = len(self._pending)
         if pending >= self.BATCH or (pending % 64 == 0 and time.monotonic() >= self._flush_by):
             self._flush()
 
-    def _encode(self, events: list[TelemetryEvent]) -> bytes:
-        start, dumps, option = self.start, orjson.dumps, orjson.OPT_APPEND_NEWLINE
-        return b"".join(dumps(event_record(event, start), default=str, option=option) for event in events)
-
     def _flush(self) -> None:
         if not self._pending:
             return
         self._flush_by = time.monotonic() + self.FLUSH_S
-        data = self._encode(self._pending)
-        self._pending = []
+        items, self._pending = self._pending, []
+        if self._writer is None and self._writer_wanted and len(items) >= self.BATCH:
+            self._start_writer()
+        if self._writer is not None:
+            self._hand_over(items)
+            return
+        data = encode_lines(self.start, items)
         if self._to_stdout:
             sys.stdout.write(data.decode("utf-8"))
             sys.stdout.flush()
@@ -128,19 +138,62 @@ class EventsFile:
         view = memoryview(data)
         try:
             while view:
-                done = os.write(self._fd, view)
-                view = view[done:]
+                view = view[os.write(self._fd, view):]
         except OSError as exc:
             with contextlib.suppress(OSError):
                 os.ftruncate(self._fd, self._written)
             raise EventsWriteError(exc.errno, f"{self.option} {self.path}: cannot write: {exc.strerror}") from None
         self._written += len(data)
 
+    def _start_writer(self) -> None:
+        try:
+            self._writer = subprocess.Popen(
+                [sys.executable, "-m", "emulator.telemetry.event_batches", "--write", str(self._fd), repr(self.start),
+                 str(self._written)],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, pass_fds=(self._fd,),
+                bufsize=0)
+        except OSError:
+            self._writer_wanted = False  # written here, then
+
+    def _hand_over(self, items: list[tuple]) -> None:
+        # As plain tuples: pickling a named tuple calls back into Python for each one (4x the cost)
+        plain = (list(map(tuple, items)) if len(items[0]) == 4
+                 else [(seq, tuple(event)) for seq, event in items])
+        frame = pickle.dumps(plain, protocol=pickle.HIGHEST_PROTOCOL)
+        try:
+            self._writer.stdin.write(len(frame).to_bytes(8, "little"))
+            view = memoryview(frame)
+            while view:
+                view = view[self._writer.stdin.write(view):]
+        except BrokenPipeError:
+            self._writer_failed()
+        if self._writer.poll() is not None:  # it stopped: it said why
+            self._writer_failed()
+
+    def _writer_failed(self) -> None:
+        writer, self._writer = self._writer, None
+        writer.wait()
+        status = writer.stdout.read().decode("utf-8", errors="replace").strip()
+        code, _, reason = status.partition(" ")
+        if not code.isdigit():
+            code, reason = "5", f"the writer process ended ({status or 'no word'})"
+        raise EventsWriteError(int(code), f"{self.option} {self.path}: cannot write: {reason}")
+
     def close(self) -> None:
         """Write what is left; the file ends on a complete line."""
         try:
             self._flush()
+            if self._writer is not None:
+                self._writer.stdin.close()
+                if self._writer.wait() != 0:
+                    self._writer_failed()
+                self._writer.stdout.close()
+                self._writer = None
         finally:
+            if self._writer is not None:  # failed before its end: do not leave it behind
+                self._writer.kill()
+                self._writer.wait()
+                self._writer = None
             if not self._to_stdout:
                 os.close(self._fd)
 

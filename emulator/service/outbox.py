@@ -17,11 +17,10 @@ from __future__ import annotations
 import asyncio
 from collections import Counter, deque
 
-import orjson
 
 from emulator.scenario.runner import EventsFile
 from emulator.telemetry.event_batches import BatchEncoder
-from emulator.telemetry.events import Event, event_record
+from emulator.telemetry.events import Event
 from emulator.service.topics import Topics
 
 BATCH_EVENTS = 2000
@@ -45,13 +44,8 @@ class OutMessage:
 
 
 class Journal(EventsFile):
-    """--journal: every event as the JSON line --events writes, plus its per-unit seq.
-    Given (seq, event) pairs as they happen; encoded in batches like --events."""
-
-    def _encode(self, numbered: list) -> bytes:
-        dumps, option, start = orjson.dumps, orjson.OPT_APPEND_NEWLINE, self.start
-        return b"".join(dumps(event_record(event, start, seq), default=str, option=option)
-                        for seq, event in numbered)
+    """--journal: every event as the JSON line --events writes, plus its per-unit seq
+    (given (seq, event) pairs as they happen)."""
 
 
 class Outbox:

@@ -15,6 +15,8 @@ closes, so it never outlives the service.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import pickle
 import signal
 import sys
@@ -24,6 +26,14 @@ import orjson
 from emulator.telemetry.events import event_record
 
 _LENGTH = 8
+
+
+def encode_lines(start: float, items: list[tuple]) -> bytes:
+    """JSON lines (docs/events.md) of events as given to an EventsFile: Event tuples, or
+    (seq, Event) pairs when numbered (the service journal)."""
+    dumps, option = orjson.dumps, orjson.OPT_APPEND_NEWLINE
+    return b"".join(dumps(event_record(item, start) if len(item) == 4 else event_record(item[1], start, item[0]),
+                          default=str, option=option) for item in items)
 
 
 def encode_batch(unit: str, start: float, rows: list[tuple]) -> bytes:
@@ -106,14 +116,44 @@ def _serve(stdin=None, stdout=None) -> None:
     stdin = stdin or sys.stdin.buffer
     stdout = stdout or sys.stdout.buffer
     while True:
-        head = stdin.read(_LENGTH)
-        if len(head) < _LENGTH:
+        batches = _read_frame(stdin)
+        if batches is None:
             return
-        batches = pickle.loads(stdin.read(int.from_bytes(head, "little")))
         answer = pickle.dumps([encode_batch(*batch) for batch in batches], protocol=pickle.HIGHEST_PROTOCOL)
         stdout.write(len(answer).to_bytes(_LENGTH, "little"))
         stdout.write(answer)
         stdout.flush()
+
+
+def _read_frame(stdin):
+    head = stdin.read(_LENGTH)
+    if len(head) < _LENGTH:
+        return None
+    return pickle.loads(stdin.read(int.from_bytes(head, "little")))
+
+
+def _write_file(fd: int, start: float, whole: int) -> int:
+    """The file writer: encode what comes in and append it to fd, whole lines only. On a
+    failed write the file is cut back to its last whole line and the cause is the one line
+    written to standard output (exit 1); at the end of its input, "ok" (exit 0)."""
+    stdin = sys.stdin.buffer  # whole: bytes of whole lines on disk so far
+    while True:
+        items = _read_frame(stdin)
+        if items is None:
+            os.close(fd)
+            sys.stdout.write("ok\n")
+            return 0
+        data = encode_lines(start, items)
+        view = memoryview(data)
+        try:
+            while view:
+                view = view[os.write(fd, view):]
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, whole)
+            sys.stdout.write(f"{exc.errno} {exc.strerror}\n")
+            return 1
+        whole += len(data)
 
 
 if __name__ == "__main__":
@@ -121,4 +161,6 @@ if __name__ == "__main__":
     # decides when this ends, by closing its input, so they must not end it first.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    if len(sys.argv) == 5 and sys.argv[1] == "--write":
+        sys.exit(_write_file(int(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4])))
     _serve()
