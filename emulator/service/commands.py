@@ -108,10 +108,11 @@ class CommandHandler:
         if self.read_only and verb in WRITE_VERBS:
             return self._error(unit_name, verb, addressed, "read_only", None,
                                f"{self.service} serves read-only: only get_state is answered"), addressed
+        now = self.real_time()
         bucket = self._buckets.get(unit_name)
         if bucket is None:
-            bucket = self._buckets[unit_name] = TokenBucket(self.max_per_s, self.real_time())
-        if not bucket.take(self.real_time()):
+            bucket = self._buckets[unit_name] = TokenBucket(self.max_per_s, now)
+        if not bucket.take(now):
             return self._error(unit_name, verb, addressed, "rate_limited", None,
                                f"more than {self.max_per_s:g} commands/s for unit {unit_name}"), addressed
         try:

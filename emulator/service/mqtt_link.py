@@ -72,7 +72,7 @@ def _counting_queue(counters: Counter[str]) -> type[asyncio.Queue]:
 class MqttLink:
     def __init__(self, address: BrokerAddress, outbox: Outbox, *, client_id: str, subscriptions: list[str],
                  on_message: Callable[[Incoming], Awaitable[None]] | None = None, will: LinkWill | None = None,
-                 version: str = "auto", on_connect: Callable[[], None] | None = None) -> None:
+                 version: str = "auto") -> None:
         if version not in ("auto", *VERSIONS):
             raise ValueError(f"MQTT version {version!r}: auto, 5 or 3.1.1")
         self.address = address
@@ -82,7 +82,6 @@ class MqttLink:
         self.on_message = on_message
         self.will = will
         self.version = version
-        self.on_connect = on_connect
         self.counters: Counter[str] = Counter()
         self.connected = asyncio.Event()
         self.attempted = asyncio.Event()
@@ -127,11 +126,8 @@ class MqttLink:
         will = None
         if self.will is not None:
             will = aiomqtt.Will(self.will.topic, self.will.payload, qos=1, retain=True)
-        client = aiomqtt.Client(
-            self.address.host, self.address.port, username=self.address.username, password=self.address.password,
-            identifier=self.client_id, protocol=VERSIONS[version], will=will, keepalive=KEEPALIVE_S,
-            timeout=CONNECT_TIMEOUT_S, tls_context=self._tls, queue_type=_counting_queue(self.counters),
-            max_queued_incoming_messages=MAX_QUEUED_INCOMING, socket_options=NO_DELAY, clean_session=True if version == "3.1.1" else None)
+        client = _client(self.address, self.client_id, version, tls=self._tls, will=will, keepalive=KEEPALIVE_S,
+                         queue_type=_counting_queue(self.counters), max_queued_incoming_messages=MAX_QUEUED_INCOMING)
         async with client:
             self._client = client
             self.protocol = version
@@ -143,8 +139,6 @@ class MqttLink:
                 async with asyncio.TaskGroup() as group:
                     group.create_task(self._read(client))
                     self.outbox.resend_retained()
-                    if self.on_connect is not None:
-                        self.on_connect()
                     self.connected.set()
                     self.attempted.set()
                     group.create_task(self._write(client))
@@ -228,9 +222,7 @@ async def read_retained(address: BrokerAddress, subscriptions: list[str], *, cli
     None when the broker cannot be reached now."""
     found: dict[str, bytes] = {}
     for attempt in (("5", "3.1.1") if version == "auto" else (version,)):
-        client = aiomqtt.Client(address.host, address.port, username=address.username, password=address.password,
-                                identifier=client_id, protocol=VERSIONS[attempt], timeout=CONNECT_TIMEOUT_S,
-                                tls_context=_tls_context(address))
+        client = _client(address, client_id, attempt, tls=_tls_context(address))
         try:
             async with client:
                 await client.subscribe([(topic, 1) for topic in subscriptions])
@@ -248,6 +240,15 @@ async def read_retained(address: BrokerAddress, subscriptions: list[str], *, cli
         except (aiomqtt.MqttError, OSError):
             return None
     return None
+
+
+def _client(address: BrokerAddress, client_id: str, version: str, *, tls: ssl.SSLContext | None,
+            **options: object) -> aiomqtt.Client:
+    """A client of the broker at `address`, speaking `version`, sending small messages at once."""
+    return aiomqtt.Client(address.host, address.port, username=address.username, password=address.password,
+                          identifier=client_id, protocol=VERSIONS[version], timeout=CONNECT_TIMEOUT_S,
+                          tls_context=tls, socket_options=NO_DELAY,
+                          clean_session=True if version == "3.1.1" else None, **options)
 
 
 def _protocol_refused(rc: object) -> bool:

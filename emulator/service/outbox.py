@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 from collections import Counter, deque
 
-
 from emulator.scenario.runner import EventsFile
 from emulator.telemetry.event_batches import BatchEncoder
 from emulator.telemetry.events import Event
@@ -43,14 +42,9 @@ class OutMessage:
         self.events = events  # an events message's rows (seq, time, name, fields); payload made later
 
 
-class Journal(EventsFile):
-    """--journal: every event as the JSON line --events writes, plus its per-unit seq
-    (given (seq, event) pairs as they happen)."""
-
-
 class Outbox:
     def __init__(self, topics: Topics, start: float, *, max_events: int = 200_000, max_replies: int = 10_000,
-                 journal: Journal | None = None, encoder: BatchEncoder | None = None) -> None:
+                 journal: EventsFile | None = None, encoder: BatchEncoder | None = None) -> None:
         self.topics = topics
         self.start = start
         self.max_events = max_events
@@ -74,9 +68,6 @@ class Outbox:
             self._retained[topic] = payload
             self._dirty[topic] = None
             self.wakeup.set()
-
-    def retained(self, topic: str) -> bytes | None:
-        return self._retained.get(topic)
 
     def add_event(self, event: Event) -> None:
         """An EventSink subscriber: numbers the event and keeps it as a row. Records and

@@ -22,7 +22,6 @@ import os
 import socket
 import time
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,10 +32,12 @@ from emulator.scenario.runner import RunOptions, RunResult, ScenarioRunner
 from emulator.service.broker_address import BrokerAddress
 from emulator.service.commands import CommandHandler
 from emulator.service.mqtt_link import Incoming, LinkWill, MqttLink, read_retained
-from emulator.service.outbox import Journal, Outbox
+from emulator.scenario.runner import EventsFile
+from emulator.service.outbox import Outbox
 from emulator.service.state import unit_licenses, unit_status
 from emulator.service.topics import Topics, check_service_id
 from emulator.telemetry.event_batches import BatchEncoder
+
 
 class UnitOwnedError(RuntimeError):
     """Another live service serves one of the units."""
@@ -94,7 +95,9 @@ class Service:
         # Behind, the clock runs callbacks back to back and lets other tasks in every so
         # often; the sender must get its turns often enough to keep up with the events.
         self.runner.clock.YIELD_WHEN_LATE = YIELD_WHEN_BEHIND
-        journal = Journal(options.journal, self.runner.start, option="--journal") if options.journal is not None else None
+        journal = None  # every event as the JSON line --events writes, with its per-unit seq
+        if options.journal is not None:
+            journal = EventsFile(options.journal, self.runner.start, option="--journal")
         self.outbox = Outbox(self.topics, self.runner.start, journal=journal,
                              encoder=BatchEncoder(helper=options.encoder_process))
         self.runner.sink.subscribe(self.outbox.add_event)
@@ -147,7 +150,7 @@ class Service:
                                          "each unit is served by one process (stop that one, or use another "
                                          "--prefix)")
 
-    async def run(self, on_ready: Callable[[], None] | None = None) -> RunResult:
+    async def run(self) -> RunResult:
         await self.claim_units()
         await self.outbox.encoder.start()
         runner = self.runner
@@ -173,7 +176,7 @@ class Service:
             await asyncio.wait_for(self.link.attempted.wait(), CONNECT_WAIT_S)
         started = time.perf_counter()
         state_task = asyncio.ensure_future(self._state_every(self.options.state_interval_s))
-        ready_task = asyncio.ensure_future(self._announce_ready(on_ready))
+        ready_task = asyncio.ensure_future(self._announce_ready())
         self._clock_task = asyncio.ensure_future(runner.run_clock())
         try:
             await self._clock_task
@@ -211,11 +214,9 @@ class Service:
                                else "; --journal keeps every event"))
         return result
 
-    async def _announce_ready(self, on_ready: Callable[[], None] | None) -> None:
+    async def _announce_ready(self) -> None:
         await self.link.connected.wait()
         self.ready.set()
-        if on_ready is not None:
-            on_ready()
 
     def summary(self) -> dict:
         link = self.link
@@ -278,12 +279,11 @@ class Service:
             self.outbox.set_retained(topic, orjson.dumps(payload, default=str))
 
     def _service_payload(self, *, online: bool) -> bytes:
-        summary = self.summary() if self.link is not None else {"counters": {}}
         return orjson.dumps({"service": self.service_id, "online": online, "pid": os.getpid(),
                              "units": [u.name for u in self.loaded.units],
                              "read_only": self.options.read_only,
                              "mqtt_version": self.link.protocol if self.link else None,
-                             "counters": summary["counters"]})
+                             "counters": self.summary()["counters"]})
 
     def _publish_service(self, *, online: bool) -> None:
         self.outbox.set_retained(self.topics.service_status(self.service_id), self._service_payload(online=online))
