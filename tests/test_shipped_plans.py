@@ -37,5 +37,6 @@ def test_every_file_under_scenarios_is_covered():
     """YAML scenarios run in tests/scenario/; anything else needs a test of its own here."""
     shipped = {p.relative_to(ROOT).as_posix() for p in (ROOT / "scenarios").rglob("*")
                if p.is_file() and p.suffix != ".yaml"}
-    assert shipped == {"scenarios/README.md", "scenarios/license-plans/ip500-starter.keys"}, (
+    assert shipped == {"scenarios/README.md", "scenarios/license-plans/ip500-starter.keys",
+                       "scenarios/smdr/example-site.csv"}, (
         "a new file under scenarios/ needs a test that runs it")

@@ -54,29 +54,38 @@ class LoadedScenario:
     """Keys the issuer registry records as exchanged (the CLI fills it in): refused by the units."""
     trials: dict[tuple[str, str], str] = dataclasses.field(default_factory=dict)
     """(feature, serial) -> where its trial was issued: one trial per feature and serial."""
+    histories: list = dataclasses.field(default_factory=list)
+    """The calls of each of the scenario's `replay` files (emulator/smdr/history.py)."""
 
 
 SERVE_DEFAULT_DURATION = "3650d"
 """How long a served configuration's traffic plays when it gives no duration."""
 
 
-def load_scenario(path: str | Path, issuer_secret: bytes | None = None, *, serving: bool = False) -> LoadedScenario:
+def load_scenario(path: str | Path, issuer_secret: bytes | None = None, *, serving: bool = False,
+                  replay: list[dict] | None = None) -> LoadedScenario:
     """Read and check a scenario file: a regular file of at most SCENARIO_MAX_BYTES.
 
     issuer_secret: the secret keys written in the scenario are checked against (default:
     the development secret).
     serving: for `ipo-emu serve`, which also takes a file without name and duration, or a
-    plain unit configuration (one unit's mapping, without `units:`)."""
+    plain unit configuration (one unit's mapping, without `units:`).
+    replay: for `ipo-emu replay`, the file is a license plan and these SMDR files replace its
+    timeline: its start, duration, events, traffic and own replay are left out."""
     path = Path(path)
     try:
         text = read_text(path, "scenario", SCENARIO_MAX_BYTES)
     except InputError as exc:
         raise ScenarioError(str(exc).removeprefix("scenario ")) from None
-    return parse_scenario(text, path, issuer_secret, serving=serving)
+    return parse_scenario(text, path, issuer_secret, serving=serving, replay=replay)
+
+
+PLAN_TIMELINE_KEYS = ("start", "duration", "events", "traffic", "replay")
+"""What `ipo-emu replay` leaves out of a plan: the calls come from the SMDR file."""
 
 
 def parse_scenario(text: str, path: Path, issuer_secret: bytes | None = None, *,
-                   serving: bool = False) -> LoadedScenario:
+                   serving: bool = False, replay: list[dict] | None = None) -> LoadedScenario:
     secret = DEVELOPMENT_SECRET if issuer_secret is None else issuer_secret
     authority = RunLocalAuthority(KeyAuthority(secret), secret, text.encode("utf-8"))
     try:
@@ -90,11 +99,18 @@ def parse_scenario(text: str, path: Path, issuer_secret: bytes | None = None, *,
         if "units" not in data:
             data = {"units": [data]}  # a plain unit configuration
         data.setdefault("name", path.stem)
-        data.setdefault("duration", SERVE_DEFAULT_DURATION)
+        if not data.get("replay"):
+            data.setdefault("duration", SERVE_DEFAULT_DURATION)
+    if replay is not None:
+        data = {k: v for k, v in data.items() if k not in PLAN_TIMELINE_KEYS}
+        data["replay"] = replay
     try:
         scenario = Scenario.model_validate(data)
     except ValidationError as exc:
         raise ScenarioError(_lines(path, root, exc)) from None
+    histories = []
+    if scenario.replay:
+        scenario, histories = _with_histories(scenario, path, root)
     problems: list[str] = []
     units = []
     trials: dict[tuple[str, str], str] = {}
@@ -115,7 +131,36 @@ def parse_scenario(text: str, path: Path, issuer_secret: bytes | None = None, *,
         _check_references(scenario, units, path, root, problems, trials)
     if problems:
         raise ScenarioError(problems)
-    return LoadedScenario(path, scenario, units, authority, trials=trials)
+    return LoadedScenario(path, scenario, units, authority, trials=trials, histories=histories)
+
+
+def _with_histories(scenario: Scenario, path: Path, root: yaml.Node) -> tuple[Scenario, list]:
+    """Read the replay's SMDR files; the scenario then starts at the first call and lasts
+    until the last one ends (licenses are issued relative to that start)."""
+    from datetime import UTC, datetime
+
+    from emulator.scenario.replay_input import load_histories
+
+    try:
+        histories = load_histories(scenario.replay, path)
+    except InputError as exc:
+        raise ScenarioError(f"{path.name}: replay: {exc}") from None
+    spans = []
+    for i, history in enumerate(histories):
+        if not history.calls:
+            first = f"; line {history.errors[0][0]}: {history.errors[0][1]}" if history.errors else ""
+            raise ScenarioError(_located(path, root, f"replay[{i}].file: {history.path} holds no call records "
+                                                     f"({history.malformed:,} malformed lines{first})"))
+        spans.append(history.span())
+    start = min(s for s, _ in spans)
+    end = max(e for _, e in spans)
+    scenario = scenario.model_copy(update={"start": datetime.fromtimestamp(start, UTC),
+                                           "duration": float(max(1, end - start))})
+    for i, event in enumerate(scenario.events):
+        if event.at > scenario.duration:
+            raise ScenarioError(_located(path, root, f"events[{i}].at: {event.at:g} s is past the end of the "
+                                                     f"recorded calls ({scenario.duration:g} s)"))
+    return scenario, histories
 
 
 def license_keys_for(entry: str | LicenseSpec, unit: UnitConfig | object, start: float,
@@ -179,6 +224,11 @@ def _check_references(scenario: Scenario, units: list[UnitConfig], path: Path, r
     """Parties, users and pools named by events, traffic and expectations must exist (each
     one that does not is added to problems)."""
     by_name = {u.name: u for u in units}
+    for i, replay in enumerate(scenario.replay):
+        from emulator.scenario.replay_input import check_lines
+
+        problems += [_located(path, root, p) for p in
+                     check_lines(replay, by_name[scenario.unit_name(replay.unit)], f"replay[{i}]")]
     parties = {u.name: {"voicemail", *(t.name for t in u.trunks), *(x.extension for x in u.users),
                         *(g.extension for g in u.groups)} for u in units}
     groups = {u.name: {g.extension for g in u.groups} for u in units}

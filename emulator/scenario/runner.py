@@ -25,9 +25,12 @@ from emulator.runtime import ControlUnit, Network, VirtualClock, WallClock
 from emulator.runtime.clock import Clock
 from emulator.runtime.control_unit import worth_reporting
 from emulator.runtime.network import split_party
+from emulator.runtime.replay import HistoryReplay
+from emulator.scenario.replay_input import device_parties
+from firmware_models import hardware_catalogue
 from emulator.runtime.traffic import CallSource
 from emulator.scenario.loader import LoadedScenario, license_keys_for
-from emulator.scenario.schema import Event, Expectation, Traffic
+from emulator.scenario.schema import Event, Expectation, Replay, Traffic
 from emulator.scenario.sizing import channels_for, erlang_b
 from emulator.telemetry import EventSink
 from emulator.telemetry.events import Event as TelemetryEvent
@@ -68,6 +71,8 @@ class ExpectationResult:
 class RunResult:
     data: dict
     expectations: list[ExpectationResult] = field(default_factory=list)
+    replays: list = field(default_factory=list)
+    """The run's HistoryReplay objects (per-call outcomes, for ipo-emu replay --csv)."""
 
     @property
     def passed(self) -> bool:
@@ -236,6 +241,7 @@ class ScenarioRunner:
         self.events_file: EventsFile | None = None
         self.counter: EventCounter | None = None
         self.sources: list[tuple[Traffic, CallSource]] = []
+        self.replays: list[HistoryReplay] = []
         self.samples: dict[str, list] = {"t": []}
         self._call_units: dict[object, str] = {}
         self.interrupted: str | None = None  # the signal that ended the run early
@@ -265,6 +271,8 @@ class ScenarioRunner:
         self.network = Network(self.loaded.units, clock, authority=self.loaded.authority, sink=self.sink,
                                revoked=self.loaded.revoked)
         await self.network.start()
+        for index, spec in enumerate(scenario.replay):
+            await self._add_replay(index, spec)
         for index, event in enumerate(scenario.events):
             clock.call_at(self.start + event.at, self._play, index, event)
         for index, traffic in enumerate(scenario.traffic):
@@ -293,7 +301,7 @@ class ScenarioRunner:
         data["expectations"] = [{"text": r.text, "ok": r.ok, "actual": r.actual, "expected": r.expected}
                                 for r in expectations]
         data["passed"] = all(r.ok for r in expectations)
-        return RunResult(data, expectations)
+        return RunResult(data, expectations, self.replays)
 
     async def run_clock(self) -> None:
         """Run the clock to the end, or until SIGINT/SIGTERM (then the run so far is reported)."""
@@ -398,6 +406,51 @@ class ScenarioRunner:
             observe_until=self.start + self.scenario.duration if self.serving else self.end)
         source.start()
         self.sources.append((traffic, source))
+
+    # -- replaying recorded calls --------------------------------------------------------------
+
+    async def _add_replay(self, index: int, spec: Replay) -> None:
+        unit_name = self.scenario.unit_name(spec.unit)
+        unit = self.network[unit_name]
+        if spec.register_phones:  # they were registered when the calls were made
+            for user in unit.config.users:
+                if hardware_catalogue().phone(user.phone).is_ip and not unit.core.parties[user.extension].registered:
+                    await unit.register(user.extension)
+        history = self.loaded.histories[index]
+        replay = HistoryReplay(self.clock, self.network, unit_name, history,
+                               device_parties(history, spec, unit.config), offset_s=0.0, stop_at=self.end,
+                               id_offset=(1000 + index) * 10**12, name=spec.file)
+        replay.start()
+        self.replays.append(replay)
+
+    def _replay_results(self) -> list[dict]:
+        out = []
+        for spec, replay in zip(self.scenario.replay, self.replays, strict=True):
+            history = replay.history
+            refusals = replay.refusals()
+            listed = []
+            for position in replay.order:
+                index = replay.refusal_of[position]
+                if index >= 0:
+                    listed.append(call_row(history, position, replay))
+                    if len(listed) >= REFUSED_CALLS_LISTED:
+                        break
+            out.append({
+                "file": spec.file, "unit": self.scenario.unit_name(spec.unit),
+                "lines_read": history.lines_read, "records": history.records, "header_lines": history.headers,
+                "blank_lines": history.blank, "malformed_lines": history.malformed,
+                "malformed": [{"line": line, "error": error} for line, error in history.errors],
+                "calls": history.calls, "multi_segment_calls": sum(1 for n in history.segment_count if n > 1),
+                "incomplete_calls": history.incomplete,
+                "offered": replay.admitted + replay.refused, "admitted": replay.admitted,
+                "refused": replay.refused, "cut_short": replay.cut_short(), "skipped": replay.skipped,
+                "not_started": replay.not_started(), "up_at_end": replay.up,
+                "rejections": [{"reason": r, "detail": d, "count": n} for (r, d), n in sorted(refusals.items())],
+                "skipped_devices": [{"device": d, "calls": n} for d, n in replay.skipped_devices.most_common()],
+                "refused_calls": listed,
+                "refused_calls_listed": len(listed),
+            })
+        return out
 
     # -- sampling and progress ---------------------------------------------------------------------
 
@@ -535,6 +588,7 @@ class ScenarioRunner:
             "wall_s": wall, "callbacks": self.clock.callbacks_run,
             "units": units, "traffic": traffic,
             "events_written": self.events_file.lines if self.events_file else None,
+            "replay": self._replay_results(),
             "samples": self.samples,
         }
 
@@ -591,6 +645,25 @@ class ScenarioRunner:
         if sel.outcome == "rejected":
             return rejected
         return admitted + sum(rejections.values())
+
+
+REFUSED_CALLS_LISTED = 1000
+"""Refused calls listed in a report (every call is in ipo-emu replay --csv)."""
+
+
+def call_row(history, call: int, replay: HistoryReplay) -> dict:
+    """One replayed call as the report and the per-call CSV give it."""
+    from emulator.runtime.replay import OUTCOME_NAMES
+    from emulator.smdr.record import format_time
+
+    first = history.first_segment[call]
+    index = replay.refusal_of[call]
+    reason, detail, segment = replay.refusal_kinds[index] if index >= 0 else ("", "", 0)
+    return {"line": history.lines[call], "call_id": history.call_ids[call], "start": format_time(history.starts[call]),
+            "duration_s": history.duration(call), "segments": history.segment_count[call],
+            "caller": history.devices[history.callers[first]], "called": history.devices[history.called[first]],
+            "outcome": OUTCOME_NAMES[replay.outcomes[call]], "reason": reason or None, "detail": detail or None,
+            "refused_at_segment": segment or None}
 
 
 def refusals_text(rejections: list[dict]) -> str:

@@ -414,6 +414,23 @@ class Expectation(_Strict):
         return next(k for k in ("calls", "peak", "license", "events", "blocking") if getattr(self, k) is not None)
 
 
+# -- replaying a site's calls -----------------------------------------------------------------------
+
+class Replay(_Strict):
+    """Calls from an SMDR file, offered again when they started (docs/smdr.md)."""
+
+    file: str
+    """The SMDR file (relative to this file): one record per call segment, as IP Office writes them."""
+    unit: str | None = None
+    """The unit whose calls these are (optional when the scenario has one)."""
+    lines: dict[Annotated[int, Field(ge=1, le=999)], str] = Field(default_factory=dict)
+    """SMDR line number (trunk device T9000+line) -> the trunk of the plan it is; by default
+    line 1 is the unit's first trunk, line 2 its second, and so on."""
+    register_phones: bool = True
+    """Register the unit's IP phones before the first call (they were registered when the
+    calls were made); false to register them in the timeline instead."""
+
+
 # -- the scenario -------------------------------------------------------------------------------
 
 class Sizing(_Strict):
@@ -428,8 +445,8 @@ class Scenario(_Strict):
     """What the scenario shows, in a few sentences (printed under the title)."""
     start: datetime = datetime(2026, 1, 1, tzinfo=UTC)
     """Virtual time at offset 0 (license dates are counted from it)."""
-    duration: PositiveDuration
-    """How long to run, e.g. 1h, 90m, 2d (simulated time)."""
+    duration: PositiveDuration | None = None
+    """How long to run, e.g. 1h, 90m, 2d (simulated time). With `replay`, the calls' span instead."""
     seed: int = Field(default=1, ge=0, lt=2**63)
     """Seed of the random draws (arrivals, parties, holding times): the same seed gives the same run."""
     sample_interval: PositiveDuration | None = None
@@ -444,6 +461,9 @@ class Scenario(_Strict):
     """What must hold at the end; a failed expectation makes `ipo-emu run` exit 1."""
     sizing: Sizing = Sizing()
     """Erlang-B sizing settings for the report."""
+    replay: list[Replay] = Field(default_factory=list)
+    """SMDR files whose calls are offered again: the run starts at the first call and ends
+    when the last one ends (so give neither start nor duration)."""
 
     @field_validator("start")
     @classmethod
@@ -452,14 +472,27 @@ class Scenario(_Strict):
 
     @model_validator(mode="after")
     def _references(self) -> Scenario:
-        if self.sample_interval is not None and self.sample_interval < self.duration / MAX_SAMPLES:
+        if self.replay:
+            given = [k for k in ("start", "duration") if k in self.model_fields_set]
+            if given:
+                raise ValueError(f"{given[0]}: with replay the run starts at the first recorded call and ends with "
+                                 "the last; leave out start and duration")
+            for i, replay in enumerate(self.replay):
+                self._unit_ref(replay.unit, f"replay[{i}].unit")
+            return self._timeline_references()
+        if self.duration is None:
+            raise ValueError("duration: how long to run, e.g. 1h (or replay a file of calls)")
+        return self._timeline_references()
+
+    def _timeline_references(self) -> Scenario:
+        if self.duration is not None and self.sample_interval is not None and self.sample_interval < self.duration / MAX_SAMPLES:
             raise ValueError(f"sample_interval: at least duration / {MAX_SAMPLES:,} "
                              f"({self.duration / MAX_SAMPLES:g} s here), so a run keeps at most {MAX_SAMPLES:,} samples")
         names = [u.name for u in self.units]
         if len(set(names)) != len(names):
             raise ValueError("units: unit names must be unique")
         for i, event in enumerate(self.events):
-            if event.at > self.duration:
+            if self.duration is not None and event.at > self.duration:
                 raise ValueError(f"events[{i}].at: {event.at:g} s is past the end of the scenario ({self.duration:g} s)")
             self._unit_ref(event.unit, f"events[{i}].unit")
         traffic_names = [t.name for t in self.traffic]
@@ -467,7 +500,7 @@ class Scenario(_Strict):
             raise ValueError("traffic: traffic names must be unique")
         for i, traffic in enumerate(self.traffic):
             self._unit_ref(traffic.unit, f"traffic[{i}].unit")
-            if traffic.start > self.duration:
+            if self.duration is not None and traffic.start > self.duration:
                 raise ValueError(f"traffic[{i}].start: past the end of the scenario")
         for i, expectation in enumerate(self.expect):
             selector = getattr(expectation, expectation.kind)
@@ -490,5 +523,5 @@ class Scenario(_Strict):
         return name if name is not None else self.units[0].name
 
 
-__all__ = ["ACTIONS", "Event", "Expectation", "LicenseSpec", "PhoneManagerMode", "Scenario", "ScenarioUnit",
+__all__ = ["ACTIONS", "Event", "Expectation", "LicenseSpec", "PhoneManagerMode", "Replay", "Scenario", "ScenarioUnit",
            "Traffic", "parse_duration"]

@@ -1,0 +1,1 @@
+"""SMDR call records: the format, the live feed, and replaying a site's history."""
