@@ -28,7 +28,7 @@ class CountedPool:
     committed (see take_all).
     """
 
-    __slots__ = ("pool_id", "effective", "in_use", "peak", "refusals", "_refusal", "time_sum")
+    __slots__ = ("pool_id", "effective", "in_use", "peak", "refusals", "_refusal", "time_sum", "pinned")
 
     def __init__(self, pool_id: str, limit: int = 0, refusal: Reason = Reason.NOT_LICENSED) -> None:
         self.pool_id = pool_id
@@ -38,6 +38,7 @@ class CountedPool:
         self.refusals: dict[Reason, int] = {}
         self._refusal = refusal
         self.time_sum = 0.0  # release times minus acquire times, one term per instance
+        self.pinned: int | None = None
 
     def try_acquire(self, now: float, count: int = 1) -> Reason | None:
         """Take count instances at `now`; None when granted, else the reason for refusing."""
@@ -87,8 +88,15 @@ class CountedPool:
         """A plain resource: the limit is what the hardware or configuration provides."""
         if limit < 0:
             raise ValueError(f"limit must be >= 0, got {limit}")
-        self.effective = limit
         self._refusal = refusal
+        self.effective = limit if self.pinned is None else self.pinned
+
+    def pin(self, limit: int) -> None:
+        """What if this pool had `limit` instances, whatever licenses and hardware say: for
+        sizing (ipo-emu replay --size). The limit holds through later license changes."""
+        if limit < 0:
+            raise ValueError(f"limit must be >= 0, got {limit}")
+        self.pinned = self.effective = limit
 
 
 class LicensePool(CountedPool):
@@ -103,10 +111,16 @@ class LicensePool(CountedPool):
         self.licensed = 0
         self.free = 0
 
+    def pin(self, limit: int) -> None:
+        super().pin(limit)
+        self._refusal = Reason.LICENSE_EXHAUSTED if limit else Reason.NOT_LICENSED
+
     def set_limit(self, licensed: int, free: int, empty_reason: Reason) -> None:
         """Recompute the limit from the licensed and free instances (engine use)."""
         self.licensed = licensed
         self.free = free
+        if self.pinned is not None:
+            return
         total = licensed + free
         cap = self.capacity
         self.effective = total if cap is None else min(total, cap)

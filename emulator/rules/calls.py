@@ -73,6 +73,10 @@ class CallTable:
             raise ValueError(f"{b!r} is a hunt group: the plan depends on the member reached")
         return plan
 
+    def pools_used(self) -> set[str]:
+        """Every pool a call offered so far needed (or would have): what sizing looks at."""
+        return {pool.pool_id for route in self._routes.values() for pool in route[_ADMIT] or ()}
+
     def reached(self, call_id: object) -> str:
         """The party a call reached (for a call to a hunt group: the member)."""
         return self.plan_of(call_id).b.name

@@ -44,6 +44,9 @@ def scenario_json_schema() -> dict[str, Any]:
     defs["Expectation"]["oneOf"] = [{"required": [kind]} for kind in ("calls", "peak", "license", "events", "blocking")]
     defs["Expectation"]["anyOf"] = [{"required": [judge]} for judge in ("equals", "at_least", "at_most", "status",
                                                                          "tolerance")]
+    # A run is timed by its duration, or by the calls it replays (then without start or duration):
+    schema["oneOf"] = [{"required": ["duration"], "not": {"required": ["replay"]}},
+                       {"required": ["replay"], "not": {"anyOf": [{"required": ["start"]}, {"required": ["duration"]}]}}]
     return schema
 
 

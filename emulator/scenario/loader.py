@@ -56,6 +56,8 @@ class LoadedScenario:
     """(feature, serial) -> where its trial was issued: one trial per feature and serial."""
     histories: list = dataclasses.field(default_factory=list)
     """The calls of each of the scenario's `replay` files (emulator/smdr/history.py)."""
+    left_out: list[str] = dataclasses.field(default_factory=list)
+    """What `ipo-emu replay` left out of the plan (its timeline keys that were there)."""
 
 
 SERVE_DEFAULT_DURATION = "3650d"
@@ -101,7 +103,9 @@ def parse_scenario(text: str, path: Path, issuer_secret: bytes | None = None, *,
         data.setdefault("name", path.stem)
         if not data.get("replay"):
             data.setdefault("duration", SERVE_DEFAULT_DURATION)
+    left_out = []
     if replay is not None:
+        left_out = [k for k in PLAN_TIMELINE_KEYS if data.get(k)]
         data = {k: v for k, v in data.items() if k not in PLAN_TIMELINE_KEYS}
         data["replay"] = replay
     try:
@@ -109,8 +113,8 @@ def parse_scenario(text: str, path: Path, issuer_secret: bytes | None = None, *,
     except ValidationError as exc:
         raise ScenarioError(_lines(path, root, exc)) from None
     histories = []
-    if scenario.replay:
-        scenario, histories = _with_histories(scenario, path, root)
+    if scenario.replay:  # (the plan's own replay lines do not locate a replay given on the command line)
+        scenario, histories = _with_histories(scenario, path, root if replay is None else None)
     problems: list[str] = []
     units = []
     trials: dict[tuple[str, str], str] = {}
@@ -128,10 +132,10 @@ def parse_scenario(text: str, path: Path, issuer_secret: bytes | None = None, *,
         except NetworkConfigError as exc:
             problems.append(_located(path, root, str(exc)))
     if not problems:
-        _check_references(scenario, units, path, root, problems, trials)
+        _check_references(scenario, units, path, root, problems, trials, left_out_of_plan=replay is not None)
     if problems:
         raise ScenarioError(problems)
-    return LoadedScenario(path, scenario, units, authority, trials=trials, histories=histories)
+    return LoadedScenario(path, scenario, units, authority, trials=trials, histories=histories, left_out=left_out)
 
 
 def _with_histories(scenario: Scenario, path: Path, root: yaml.Node) -> tuple[Scenario, list]:
@@ -220,14 +224,15 @@ def _virtual_serial(feature_key: str) -> str | None:
 
 
 def _check_references(scenario: Scenario, units: list[UnitConfig], path: Path, root: yaml.Node,
-                      problems: list[str], trials: dict[tuple[str, str], str]) -> None:
+                      problems: list[str], trials: dict[tuple[str, str], str], *,
+                      left_out_of_plan: bool = False) -> None:
     """Parties, users and pools named by events, traffic and expectations must exist (each
     one that does not is added to problems)."""
     by_name = {u.name: u for u in units}
     for i, replay in enumerate(scenario.replay):
         from emulator.scenario.replay_input import check_lines
 
-        problems += [_located(path, root, p) for p in
+        problems += [_located(path, root if not left_out_of_plan else None, p) for p in
                      check_lines(replay, by_name[scenario.unit_name(replay.unit)], f"replay[{i}]")]
     parties = {u.name: {"voicemail", *(t.name for t in u.trunks), *(x.extension for x in u.users),
                         *(g.extension for g in u.groups)} for u in units}

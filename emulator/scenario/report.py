@@ -114,6 +114,8 @@ def render(result: RunResult, console: Console) -> None:
                           "-" if t["carried_erlangs"] is None else f"{t['carried_erlangs']:.2f}",
                           _channels(t["sizing"]["channels_needed"]), refusals_text(t["rejections"]))
         console.print(table)
+    for replay in data.get("replay", []):
+        render_replay(replay, console)
     for warning in data.get("warnings", []):
         console.print(f"[yellow]WARNING[/yellow] {warning}")
     if result.expectations:
@@ -124,6 +126,61 @@ def render(result: RunResult, console: Console) -> None:
             console.print(f"{mark}  {e.text}: {e.actual} (expected {e.expected})")
         failed = sum(not e.ok for e in result.expectations)
         console.print(f"{len(result.expectations) - failed} passed, {failed} failed")
+
+
+REFUSED_CALLS_SHOWN = 15
+
+
+def render_replay(replay: dict, console: Console) -> None:
+    """What a replayed SMDR file's calls would have met on the plan."""
+    console.print()
+    console.print(f"[bold]Replay of {replay['file']}[/bold] on unit {replay['unit']}: {replay['records']:,} records "
+                  f"in {replay['lines_read']:,} lines made {replay['calls']:,} calls "
+                  f"({replay['multi_segment_calls']:,} of several segments"
+                  + (f", {replay['incomplete_calls']:,} without their last record" if replay["incomplete_calls"] else "")
+                  + ")")
+    if replay["malformed_lines"]:
+        shown = "; ".join(f"line {m['line']}: {m['error']}" for m in replay["malformed"][:3])
+        more = replay["malformed_lines"] - min(3, len(replay["malformed"]))
+        console.print(f"[yellow]{replay['malformed_lines']:,} lines are not records[/yellow] and were skipped: "
+                      f"{shown}{f' (and {more:,} more)' if more > 0 else ''}")
+    offered = replay["offered"]
+    console.print(f"Calls: {offered:,} offered, {replay['admitted']:,} would have been admitted, "
+                  f"[bold]{replay['refused']:,} refused[/bold]"
+                  + (f" ({replay['refused'] / offered:.2%})" if offered else "")
+                  + (f", of which {replay['cut_short']:,} on a later segment" if replay["cut_short"] else "")
+                  + f": {refusals_text(replay['rejections'])}")
+    if replay["skipped"]:
+        devices = ", ".join(f"{d['device']} ({d['calls']:,})" for d in replay["skipped_devices"][:6])
+        console.print(f"[yellow]{replay['skipped']:,} calls skipped[/yellow]: they name devices the plan does not "
+                      f"have: {devices}{', …' if len(replay['skipped_devices']) > 6 else ''}")
+    if replay["up_at_end"] or replay["not_started"]:
+        console.print(f"{replay['up_at_end']:,} calls still up and {replay['not_started']:,} not yet started when "
+                      "the run stopped")
+    if replay["refused_calls"]:
+        table = _table("Refused calls" + (f" (first {REFUSED_CALLS_SHOWN} of {replay['refused']:,}; every call: "
+                                          "ipo-emu replay --csv)" if replay["refused"] > REFUSED_CALLS_SHOWN else ""),
+                       ["line", "call id", "start", "s", "caller", "called", "reason", "detail"])
+        for call in replay["refused_calls"][:REFUSED_CALLS_SHOWN]:
+            table.add_row(str(call["line"]), str(call["call_id"]), call["start"], str(call["duration_s"]),
+                          call["caller"], call["called"], call["reason"], call["detail"] or "")
+        console.print(table)
+
+
+def render_sizing(sizing: dict, console: Console) -> None:
+    share = sizing["max_refused"]
+    console.print()
+    target = "refuse none of" if not share else f"refuse at most {share:.2%} ({sizing['budget']:,}) of"
+    table = _table(f"What would {target} the {sizing['calls']:,} calls, each pool on its own "
+                   f"({sizing['replays']} replays)", ["unit", "pool", "what", "planned", "needed", "unit cap", "refused"])
+    for pool in sizing["pools"]:
+        cap = _dash(pool["capacity"]) + (" [red]exceeded[/red]" if pool["exceeds_capacity"] else "")
+        table.add_row(pool["unit"], pool["pool"], pool["kind"], str(pool["planned"]), f"[bold]{pool['needed']}[/bold]",
+                      cap, f"{pool['refused_alone']:,}")
+    console.print(table)
+    together = sizing["together_refused"]
+    console.print(f"All of them together: {together:,} calls refused ({sizing['together_share']:.2%})"
+                  + (f": {refusals_text(sizing['together_rejections'])}" if together else ""))
 
 
 def _dash(value: object) -> str:

@@ -57,6 +57,8 @@ class RunOptions:
     """Wall clock: a callback running later than this (real seconds) means the run fell behind."""
     handle_signals: bool = False
     """End the run cleanly on SIGINT/SIGTERM, keeping the report of the time simulated so far."""
+    pins: dict[str, dict[str, int]] = field(default_factory=dict)
+    """unit -> pool -> limit: what if those pools had that many instances (sizing)."""
 
 
 @dataclass
@@ -270,6 +272,10 @@ class ScenarioRunner:
             self.sink.subscribe(self.counter)
         self.network = Network(self.loaded.units, clock, authority=self.loaded.authority, sink=self.sink,
                                revoked=self.loaded.revoked)
+        for unit_name, pins in self.options.pins.items():
+            pools = self.network[unit_name].pools()
+            for pool_id, limit in pins.items():
+                pools[pool_id].pin(limit)
         await self.network.start()
         for index, spec in enumerate(scenario.replay):
             await self._add_replay(index, spec)
