@@ -40,8 +40,8 @@ class CallHistory:
     segment_count: array = field(default_factory=lambda: array("i"))
     callers: array = field(default_factory=lambda: array("i"))
     called: array = field(default_factory=lambda: array("i"))
-    rings: array = field(default_factory=lambda: array("i"))
-    talks: array = field(default_factory=lambda: array("i"))
+    rings: array = field(default_factory=lambda: array("q"))
+    talks: array = field(default_factory=lambda: array("q"))
     """Connected + hold + park time of each segment."""
     lines_read: int = 0
     records: int = 0
