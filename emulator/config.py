@@ -181,6 +181,15 @@ class VoicemailConfig(_Strict):
         return self
 
 
+class SmdrDestination(_Strict):
+    host: str = Field(min_length=1, max_length=253)
+    """Where the call logger listens (a name or an address)."""
+    port: int = Field(ge=1, le=65535)
+    """Its TCP port."""
+    buffer: int = Field(default=500, ge=10, le=3000)
+    """Records kept while the destination cannot be reached; the newest overwrite the oldest."""
+
+
 class UnitConfig(_Strict):
     name: Name = "unit1"
     """The unit's name, used by events, traffic and expectations."""
@@ -213,6 +222,9 @@ class UnitConfig(_Strict):
     """Record calls with ContactStore (one ContactStore license per system [S19][S22])."""
     expansion_modules: int = Field(default=0, ge=0, le=12)
     """Expansion modules fitted; on an IP500 they need Professional Edition [S4]."""
+    smdr: SmdrDestination | None = None
+    """Send an SMDR record per call segment to a call logger: {host, port, buffer}, on the
+    wall clock (ipo-emu run --realtime, ipo-emu serve); docs/smdr.md."""
 
     @field_validator("release")
     @classmethod

@@ -31,6 +31,7 @@ class LazyGroup(typer.core.TyperGroup):
         "size": ("emulator.cli.scenario_cmd", "size", "Recommend SIP trunk and VCM channels for a load (Erlang-B)."),
         "events": ("emulator.cli.scenario_cmd", "events", "Read an --events file back and count its events."),
         "replay": ("emulator.cli.replay_cmd", "replay", "Replay a site's SMDR export against a license plan."),
+        "smdr": ("emulator.cli.smdr_cmd", None, "SMDR call records: receive a unit's live feed."),
         "serve": ("emulator.cli.serve_cmd", "serve", "Run units on the wall clock, served over MQTT until stopped."),
         "watch": ("emulator.cli.watch_cmd", "watch", "Watch served units live: pools, calls, refusals, feature key."),
         "models": ("emulator.cli.models_cmd", None, "Control units, capacities and license catalogues."),

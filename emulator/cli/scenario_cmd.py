@@ -82,6 +82,8 @@ def run(
     events: Annotated[Path | None, typer.Option("--events", help="Write every event as JSON lines here ('-': "
                                                 "standard output, the report then goes to standard error).")] = None,
     report: Annotated[Path | None, typer.Option("--report", help="Write the report as JSON here.")] = None,
+    smdr: Annotated[Path | None, typer.Option("--smdr", help="Write each unit's SMDR call records here, one per "
+                                              "call as it ends ({unit} in the name: a file per unit).")] = None,
     plot_file: Annotated[Path | None, typer.Option("--plot", help="Draw in-use against limit per pool (PNG; "
                                                                   "needs the 'plot' extra).")] = None,
     feature_key: Annotated[list[str] | None, typer.Option(
@@ -101,6 +103,17 @@ def run(
     loaded = _load(file)
     for choice in feature_key or []:
         _use_feature_key(loaded, choice)
+    if smdr is not None:
+        from emulator.smdr.output import UNIT_PLACEHOLDER, smdr_file_for
+
+        names = [u.name for u in loaded.units]
+        if len(names) > 1 and UNIT_PLACEHOLDER not in str(smdr):
+            raise UserError(f"--smdr: this scenario has {len(names)} units: put {UNIT_PLACEHOLDER} in the file name "
+                            "for a file per unit")
+        if str(smdr) == "-":
+            raise UserError("--smdr: give a file name")
+        for name in names:
+            _writable(smdr_file_for(smdr, name), "--smdr")
     for path, option in ((events, "--events"), (report, "--report"), (plot_file, "--plot")):
         if path is not None and str(path) == "-" and option != "--events":
             raise UserError(f"{option}: give a file name ('-' is only for --events)")
@@ -114,10 +127,12 @@ def run(
             raise UserError("--plot needs matplotlib: pip install 'ipo-emu[plot]'") from None
     show_progress = sys.stderr.isatty() if progress is None else progress
     options = RunOptions(realtime=realtime, speed=speed, seed=seed, events_path=events, max_lag_s=max_lag_s,
-                         handle_signals=True)
+                         handle_signals=True, smdr_path=smdr)
+    from emulator.smdr.output import SmdrFileError
+
     try:
         result = asyncio.run(_run_with_progress(loaded, options, show_progress))
-    except EventsWriteError as exc:
+    except (EventsWriteError, SmdrFileError) as exc:
         raise UserError(exc.strerror) from None
     if report is not None:
         _write_atomically(report, json.dumps(result.data, indent=2, default=str) + "\n")

@@ -160,7 +160,7 @@ class HistoryReplay:
     def refusals(self) -> Counter[tuple[str, str]]:
         counts: Counter[tuple[str, str]] = Counter()
         kinds = self.refusal_kinds
-        for call, index in enumerate(self.refusal_of):
+        for index in self.refusal_of:
             if index >= 0:
                 reason, detail, _ = kinds[index]
                 counts[(reason, detail)] += 1

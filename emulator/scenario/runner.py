@@ -32,6 +32,7 @@ from emulator.runtime.traffic import CallSource
 from emulator.scenario.loader import LoadedScenario, license_keys_for
 from emulator.scenario.schema import Event, Expectation, Replay, Traffic
 from emulator.scenario.sizing import channels_for, erlang_b
+from emulator.smdr.output import SmdrOutput
 from emulator.telemetry import EventSink
 from emulator.telemetry.events import Event as TelemetryEvent
 from emulator.telemetry.event_batches import encode_lines
@@ -57,6 +58,8 @@ class RunOptions:
     """Wall clock: a callback running later than this (real seconds) means the run fell behind."""
     handle_signals: bool = False
     """End the run cleanly on SIGINT/SIGTERM, keeping the report of the time simulated so far."""
+    smdr_path: Path | None = None
+    """Write each unit's SMDR records here ({unit} stands for the unit's name)."""
     pins: dict[str, dict[str, int]] = field(default_factory=dict)
     """unit -> pool -> limit: what if those pools had that many instances (sizing)."""
 
@@ -244,6 +247,7 @@ class ScenarioRunner:
         self.counter: EventCounter | None = None
         self.sources: list[tuple[Traffic, CallSource]] = []
         self.replays: list[HistoryReplay] = []
+        self.smdr: SmdrOutput | None = None
         self.samples: dict[str, list] = {"t": []}
         self._call_units: dict[object, str] = {}
         self.interrupted: str | None = None  # the signal that ended the run early
@@ -266,6 +270,11 @@ class ScenarioRunner:
         if self.options.events_path is not None:
             self.events_file = EventsFile(self.options.events_path, self.start)
             self.sink.subscribe(self.events_file)
+        live = isinstance(clock, WallClock)
+        if self.options.smdr_path is not None or (live and any(u.smdr for u in self.loaded.units)):
+            self.smdr = SmdrOutput(self.loaded.units, file_pattern=self.options.smdr_path, live=live)
+            self.sink.subscribe(self.smdr.recorder)
+            self.smdr.start()
         selectors = [(i, e.events) for i, e in enumerate(scenario.expect) if e.events is not None]
         if selectors:
             self.counter = EventCounter(selectors, scenario.unit_name(None))
@@ -301,6 +310,8 @@ class ScenarioRunner:
         """Stop the units and report (judging the expectations unless told not to)."""
         if self.samples["t"]:
             self._sample(self.reached)
+        if self.smdr is not None:
+            await self.smdr.close()
         await self.network.stop()
         data = self._results(wall)
         expectations = [self._judge(i, e) for i, e in enumerate(self.scenario.expect)] if judge else []
@@ -576,6 +587,7 @@ class ScenarioRunner:
             warnings.append(f"the wall clock fell behind: callbacks ran up to {lag['max_ms']:.1f} ms late "
                             f"(p99 {lag['p99_ms']:.1f} ms; limit {self.options.max_lag_s * 1000:g} ms). Decisions "
                             f"are those of the same events in time order, but the run did not keep real time")
+        warnings += self._smdr_warnings()
         warnings += [f"traffic {t['name']}: all {t['attempts']:,} attempts were refused "
                     f"({refusals_text(t['rejections'])}); mark it all_refused: true if that is the point"
                     for t in traffic if t["attempts"] and not t["admitted"] and not t["all_refused_intended"]]
@@ -595,8 +607,25 @@ class ScenarioRunner:
             "units": units, "traffic": traffic,
             "events_written": self.events_file.lines if self.events_file else None,
             "replay": self._replay_results(),
+            "smdr": self.smdr.summary() if self.smdr is not None else None,
             "samples": self.samples,
         }
+
+    def _smdr_warnings(self) -> list[str]:
+        out = []
+        if not isinstance(self.clock, WallClock):
+            out += [f"unit {u.name}: its SMDR feed to {u.smdr.host}:{u.smdr.port} runs on the wall clock only "
+                    "(run --realtime, serve); --smdr FILE keeps a virtual run's records" for u in self.loaded.units
+                    if u.smdr is not None]
+        if self.smdr is not None:
+            for link in self.smdr.links.values():
+                if link.overwritten:
+                    out.append(f"unit {link.unit}: {link.overwritten:,} SMDR records were overwritten while "
+                               f"{link.destination} could not be reached (buffer {link.capacity:,})")
+                if link.buffer:
+                    out.append(f"unit {link.unit}: {len(link.buffer):,} SMDR records were never sent to "
+                               f"{link.destination} ({link.last_error or 'not connected'})")
+        return out
 
     # -- expectations ------------------------------------------------------------------------------
 

@@ -46,6 +46,7 @@ FIRST_CALL_ID = 1_000_000
 """IP Office numbers calls from here, one more for each call."""
 TRUNK_DEVICE_BASE = 9000
 VOICEMAIL_DEVICE_BASE = 9500
+_CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f]")
 
 
 class SmdrLineError(ValueError):
@@ -150,8 +151,8 @@ def format_record(record: SmdrRecord) -> str:
     for name in ("caller", "called_number", "dialled_number", "account", "party1_device", "party1_name",
                  "party2_device", "party2_name"):
         value = getattr(record, name)
-        if "," in value or "\r" in value or "\n" in value:
-            raise ValueError(f"{name}: {value!r} holds a comma or a line break, which SMDR cannot carry")
+        if "," in value or _CONTROL.search(value):
+            raise ValueError(f"{name}: {value!r} holds a comma or a control character, which SMDR cannot carry")
     extra = record.extra or ("",) * (WRITTEN_FIELDS - CORE_FIELDS)
     fields = (format_time(record.call_start), format_duration(record.connected_s), str(record.ring_s),
               record.caller, record.direction, record.called_number, record.dialled_number, record.account,
@@ -257,9 +258,6 @@ def _extra(fields: list[str]) -> tuple[str, ...]:
     return tuple(extra) if any(extra) else ()
 
 
-_NOT_TEXT = re.compile("[\x00-\x08\x0a-\x1f\x7f\ufffd]")
-
-
 def decode_line(raw: bytes, line: int) -> str:
     """A line's text: UTF-8, else Windows-1252 (older call loggers save names that way);
     control characters and undecodable bytes are refused, naming the first one's column."""
@@ -268,9 +266,10 @@ def decode_line(raw: bytes, line: int) -> str:
         decoded = text.decode("utf-8")
     except UnicodeDecodeError:
         decoded = text.decode("cp1252", errors="replace")
-    bad = _NOT_TEXT.search(decoded)
+        undecodable = decoded.find("\ufffd")  # the five bytes Windows-1252 leaves undefined
+        if undecodable >= 0:
+            raise SmdrLineError(line, f"an undecodable byte at column {undecodable + 1}: not text") from None
+    bad = _CONTROL.search(decoded)
     if bad is not None:
-        char = bad.group()
-        shown = "an undecodable byte" if char == "\ufffd" else f"control character 0x{ord(char):02x}"
-        raise SmdrLineError(line, f"{shown} at column {bad.start() + 1}: not text")
+        raise SmdrLineError(line, f"control character 0x{ord(bad.group()):02x} at column {bad.start() + 1}: not text")
     return decoded
