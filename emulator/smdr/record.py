@@ -23,9 +23,9 @@ from __future__ import annotations
 
 import math
 import re
-import time
 from calendar import timegm
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 FIELD_NAMES: tuple[str, ...] = (
     "Call Start", "Connected Time", "Ring Time", "Caller", "Direction", "Called Number", "Dialled Number",
@@ -130,7 +130,7 @@ def format_time(epoch_s: int) -> str:
     day, second = divmod(int(epoch_s), 86_400)
     text = _day_text.get(day)
     if text is None:
-        text = _day_text[day] = time.strftime("%Y/%m/%d", time.gmtime(day * 86_400))
+        text = _day_text[day] = datetime.fromtimestamp(day * 86_400, UTC).strftime("%Y/%m/%d")
     hours, rest = divmod(second, 3600)
     return f"{text} {hours:02d}:{rest // 60:02d}:{rest % 60:02d}"
 
@@ -201,9 +201,8 @@ def parse_time(value: str, line: int = 0) -> int:
             year, month, date = int(value[:4]), int(value[5:7]), int(value[8:10])
             if not value[:4].isdigit() or not 1970 <= year <= 9999:
                 raise ValueError
+            datetime(year, month, date)  # 2026/02/30 is refused here
             day = timegm((year, month, date, 0, 0, 0))
-            if time.gmtime(day)[:3] != (year, month, date):  # 2026/02/30 would roll over
-                raise ValueError
         except (ValueError, OverflowError):
             raise _field_error(line, 0, value, "a date and time YYYY/MM/DD HH:MM:SS") from None
         if len(_day_epoch) < 100_000:

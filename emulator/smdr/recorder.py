@@ -34,7 +34,6 @@ from emulator.smdr.record import (
     voicemail_device,
     whole_seconds,
 )
-from emulator.telemetry.events import Event
 
 Emit = Callable[[str, SmdrRecord], None]
 
@@ -99,7 +98,8 @@ class SmdrRecorder:
         """Calls admitted and not yet ended: they have no record yet."""
         return len(self.calls)
 
-    def __call__(self, event: Event) -> None:
+    def __call__(self, event) -> None:
+        """An event of the run (telemetry/events.py Event: at, unit, name, data)."""
         name = event.name
         if not name.startswith("call."):
             return
