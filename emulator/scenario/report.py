@@ -116,6 +116,16 @@ def render(result: RunResult, console: Console) -> None:
         console.print(table)
     for replay in data.get("replay", []):
         render_replay(replay, console)
+    if data.get("smdr"):
+        smdr = data["smdr"]
+        console.print()
+        console.print(f"SMDR: {smdr['records']:,} records"
+                      + (f"; {smdr['calls_up_at_end']:,} calls still up at the end have none yet"
+                         if smdr["calls_up_at_end"] else ""))
+        for feed in smdr["feeds"]:
+            console.print(f"  unit {feed['unit']} to {feed['destination']}: {feed['sent']:,} sent, "
+                          f"{feed['overwritten']:,} overwritten, {feed['unsent']:,} never sent; "
+                          f"{feed['connects']:,} connections, {feed['connection_failures']:,} failures")
     for warning in data.get("warnings", []):
         console.print(f"[yellow]WARNING[/yellow] {warning}")
     if result.expectations:
