@@ -160,8 +160,8 @@ class ControlUnit:
 
     # -- the sync fast path ----------------------------------------------------------------
 
-    def offer_call_now(self, call_id: object, a: str, b: str, now: float | None = None, *,
-                       answered: bool = True, emergency: bool = False) -> Decision:
+    def offer_call_now(self, call_id: object, a: str, b: str, now: float | None = None, answered: bool = True, *,
+                       emergency: bool = False) -> Decision:
         """Offer a call at `now` (default: the clock's time). Plain function: for clock callbacks."""
         if now is None:
             now = self.clock.time()

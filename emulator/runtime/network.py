@@ -143,10 +143,10 @@ class Network:
             return self[unit_name].call_functions()
         origin: dict[object, str] = {}
 
-        def offer(call_id: object, a: str, b: str, now: float) -> Decision:
+        def offer(call_id: object, a: str, b: str, now: float, answered: bool = True) -> Decision:
             from_unit, pa = split_party(a, unit_name)
             to_unit, pb = split_party(b, unit_name)
-            decision, _ = self.offer_call_now(call_id, from_unit, pa, to_unit, pb)
+            decision, _ = self.offer_call_now(call_id, from_unit, pa, to_unit, pb, answered=answered)
             if decision.accepted:
                 origin[call_id] = from_unit
             return decision

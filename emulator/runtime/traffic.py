@@ -27,7 +27,8 @@ from emulator.runtime.clock import INF, Clock
 TALLY_EVERY = 1024
 TALLY_MASK = TALLY_EVERY - 1
 
-Offer = Callable[[object, str, str, float], Decision]
+Offer = Callable[..., Decision]
+"""offer(call_id, a, b, now[, answered]): answered=False while the call rings (until connect)."""
 HangUp = Callable[[object, float], object]
 
 
@@ -193,6 +194,7 @@ class CallSource:
         pick_from, pick_to = _picker(self.rng, self.from_mix), _picker(self.rng, self.to_mix)
         hold, answer_after, limit, outcomes = self.hold, self.answer_after, self.limit, self.outcomes
         observe_until = self.observe_until
+        rings_first = connect is not None and answer_after > 0  # offered unanswered: set-up VCM is held until then
 
         def step(now: float) -> None:
             attempt = self.attempts
@@ -201,7 +203,7 @@ class CallSource:
             a, b = pick_from(), pick_to()
             if a == b:
                 b = pick_to() if len(self.to_mix) > 1 else b
-            decision = offer(call_id, a, b, now)
+            decision = offer(call_id, a, b, now, False) if rings_first else offer(call_id, a, b, now)
             if decision[0]:
                 duration = hold()
                 end = now + answer_after + duration

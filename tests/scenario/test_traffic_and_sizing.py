@@ -140,3 +140,36 @@ def test_blocking_is_judged_from_a_tally_that_grows_by_a_pair_per_1024_attempts(
     start = source.tally[4][1]  # the first tally point past 5 % of the attempts
     outcomes = source.outcomes[start:]
     assert used == len(outcomes) and measured == pytest.approx(sum(outcomes) / len(outcomes), abs=1e-12)
+
+
+def test_traffic_that_rings_first_holds_its_set_up_vcm_until_answered(tmp_path):
+    """A SIP call to an IP phone needs a VCM channel while it is set up (then direct media):
+    traffic with answer_after holds it for the ringing, as a timeline call does."""
+    from emulator.scenario.loader import parse_scenario
+    from emulator.scenario.runner import RunOptions, ScenarioRunner
+
+    text = """
+name: ringing SIP calls to IP phones
+duration: 1h
+units:
+  - name: office
+    licenses: [{feature: sip_trunk_channels, instances: 50}]
+    vcm_modules: [{type: vcm32}]
+    trunks: [{name: sip1, type: sip, channels: 50}]
+    users: [{name: ip1, extension: "231", phone: "9620"}, {name: ip2, extension: "232", phone: "9620"}]
+events:
+  - {at: 0s, register: ["231", "232"]}
+traffic:
+  - {name: in, from: sip1, to: ["231", "232"], calls_per_hour: 60, holding: {distribution: fixed, mean: 30s},
+     answer_after: 10s}
+expect:
+  - peak: {pool: vcm_channels}
+    equals: 1
+"""
+    loaded = parse_scenario(text, tmp_path / "ring.yaml")
+    result = asyncio.run(ScenarioRunner(loaded, RunOptions(events_path=tmp_path / "e.jsonl")).run())
+    vcm = next(p for p in result.data["units"][0]["pools"] if p["pool"] == "vcm_channels")
+    admitted = result.data["traffic"][0]["admitted"]
+    assert admitted > 20 and vcm["peak"] >= 1
+    # held for the 10 s of ringing of each admitted call (to within the calls still ringing at the end)
+    assert abs(vcm["mean_in_use"] * 3600 - admitted * 10) <= 10
