@@ -21,6 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from emulator.smdr.recorder import Channels  # noqa: E402  (lowest free channel numbers, as units number them)
 from emulator.smdr.record import (  # noqa: E402
     FIRST_CALL_ID,
     SmdrRecord,
@@ -38,23 +39,6 @@ APPEARANCES = 2
 """Calls an extension takes part in at once, at most."""
 KINDS = (("inbound", 45), ("outbound", 25), ("internal", 14), ("voicemail", 6), ("to_voicemail", 5),
          ("transfer", 5))
-
-
-class Channels:
-    """Lowest free channel numbers of a line (or of the voicemail), as calls take and free them."""
-
-    def __init__(self) -> None:
-        self.free: list[int] = []
-        self.next = 1
-
-    def take(self) -> int:
-        if self.free:
-            return heapq.heappop(self.free)
-        self.next += 1
-        return self.next - 1
-
-    def give(self, channel: int) -> None:
-        heapq.heappush(self.free, channel)
 
 
 def history(calls: int, *, extensions: int = 12, calls_per_hour: float = 90.0, seed: int = 2026,

@@ -13,13 +13,12 @@ import typer
 
 from emulator.cli.output import UserError, console, note, print_json
 from emulator.cli.scenario_cmd import (
-    EXIT_EXPECTATIONS_FAILED,
-    EXIT_SIGNALLED,
     _run_with_progress,
     _tell_about_development_secrets,
     _writable,
     _write_atomically,
     console_stderr,
+    exit_for,
 )
 from emulator.scenario.loader import ScenarioError, load_scenario
 from emulator.scenario.report import render, render_sizing
@@ -53,7 +52,7 @@ def replay(
     json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON instead of tables.")] = False,
 ) -> None:
     """Replay a site's SMDR export against a license plan: which calls it would have refused,
-    and why (exit 1 when the plan's expectations fail)."""
+    and why (exit codes as for ipo-emu run: 1 when the plan's expectations fail)."""
     from emulator.cli.license_cmd import exchanged_keys
     from emulator.licensing.issuer_secret import load_issuer_secret
 
@@ -100,15 +99,7 @@ def replay(
         if sizing is not None:
             render_sizing(data["sizing_replay"], console())
     _tell_about_development_secrets(loaded)
-    if data["interrupted"]:
-        note(f"interrupted by {data['interrupted']}: the report covers the calls up to "
-             f"{data['simulated_s']:g} s of {data['duration_s']:g} s")
-        raise typer.Exit(EXIT_SIGNALLED[data["interrupted"]])
-    if not result.passed:
-        failed = [e for e in result.expectations if not e.ok]
-        note(f"{len(failed)} of {len(result.expectations)} expectations failed: "
-             + "; ".join(f"{e.text} was {e.actual}, expected {e.expected}" for e in failed))
-        raise typer.Exit(EXIT_EXPECTATIONS_FAILED)
+    exit_for(result)
 
 
 def _write_calls(path: Path, result: RunResult) -> None:

@@ -147,6 +147,12 @@ def run(
     else:
         render(result, console_stderr() if events_to_stdout else console())
     _tell_about_development_secrets(loaded)
+    exit_for(result)
+
+
+def exit_for(result) -> None:
+    """The exit code of a finished run (RUN_HELP), said in one line: interrupted, fell
+    behind real time, or an expectation failed; nothing when all went well."""
     if result.data["interrupted"]:
         note(f"interrupted by {result.data['interrupted']}: the report covers the first "
              f"{result.data['simulated_s']:g} s of {result.data['duration_s']:g} s")

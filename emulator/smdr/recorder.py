@@ -38,7 +38,7 @@ from emulator.smdr.record import (
 Emit = Callable[[str, SmdrRecord], None]
 
 
-class _Channels:
+class Channels:
     """The lowest free channel numbers of a line or of the voicemail."""
 
     __slots__ = ("free", "next")
@@ -63,7 +63,7 @@ class _Side:
     __slots__ = ("unit", "call_id", "internal", "other", "inbound", "channels")
 
     def __init__(self, unit: str, call_id: int, internal: tuple, other: tuple, inbound: bool,
-                 channels: list[tuple[_Channels, int]]) -> None:
+                 channels: list[tuple[Channels, int]]) -> None:
         self.unit, self.call_id = unit, call_id
         self.internal, self.other = internal, other  # (device, name, number, is public trunk)
         self.inbound = inbound
@@ -89,7 +89,7 @@ class SmdrRecorder:
         self._next_id = {u.name: FIRST_CALL_ID for u in units}
         self._lines = {u.name: {t.name: (i, t) for i, t in enumerate(u.trunks, 1)} for u in units}
         self._users = {u.name: {x.extension: x.name for x in u.users} for u in units}
-        self._channels: dict[tuple[str, str], _Channels] = {}
+        self._channels: dict[tuple[str, str], Channels] = {}
         self.calls: dict[object, _Call] = {}
         self.records = 0
 
@@ -126,7 +126,7 @@ class SmdrRecorder:
 
     # -- building a call's sides ---------------------------------------------------------------
 
-    def _party(self, unit: str, party: str, *, take: bool) -> tuple[tuple, list[tuple[_Channels, int]]]:
+    def _party(self, unit: str, party: str, *, take: bool) -> tuple[tuple, list[tuple[Channels, int]]]:
         """((device, name, number, public trunk), channels taken) of a party on its unit."""
         if party in self._lines[unit]:
             line, trunk = self._lines[unit][party]
@@ -139,10 +139,10 @@ class SmdrRecorder:
             return (device, name, "", False), [channel] if channel else []
         return (extension_device(party), self._users[unit].get(party, party), party, False), []
 
-    def _take(self, unit: str, what: str) -> tuple[_Channels, int]:
+    def _take(self, unit: str, what: str) -> tuple[Channels, int]:
         channels = self._channels.get((unit, what))
         if channels is None:
-            channels = self._channels[(unit, what)] = _Channels()
+            channels = self._channels[(unit, what)] = Channels()
         return channels, channels.take()
 
     def _scn_line(self, unit: str, peer: str, take: bool) -> tuple[tuple, list]:
