@@ -97,6 +97,18 @@ class TrunkConfig(_Strict):
     """For IP lines (SIP, H.323): the codec its calls use."""
     peer: str | None = None
     """For h323_scn lines: the unit at the other end."""
+    service_busy_response: Literal[486, 503] = 486
+    """SIP lines: the response to a call refused for want of a license or channel (486 Busy
+    Here or 503 Service Unavailable, as IP Office sets per line). A busy user is always 486."""
+    incoming_call_route: Digits | None = None
+    """SIP lines: where a call goes whose Request-URI names no extension, group or voicemail
+    of the unit (else it is answered 404); e.g. a hunt group's number."""
+
+    @model_validator(mode="after")
+    def _sip_settings_for_sip(self) -> TrunkConfig:
+        if self.type != "sip" and self.incoming_call_route is not None:
+            raise ValueError("'incoming_call_route' applies to SIP lines")
+        return self
 
     @model_validator(mode="after")
     def _peer_only_for_scn(self) -> TrunkConfig:
@@ -258,6 +270,10 @@ class UnitConfig(_Strict):
             if user.vpnremote and not phone.is_ip:
                 raise ValueError(f"users[{i}].vpnremote: a {user.phone} phone is not an IP phone")
         extensions = {u.extension for u in self.users}
+        for i, trunk in enumerate(self.trunks):
+            route = trunk.incoming_call_route
+            if route is not None and route not in extensions | {g.extension for g in self.groups} | {VOICEMAIL_PARTY}:
+                raise ValueError(f"trunks[{i}].incoming_call_route: no extension or group {route!r} on this unit")
         for i, group in enumerate(self.groups):
             _unique(names, group.extension, f"groups[{i}].extension")
             for j, member in enumerate(group.members):

@@ -54,6 +54,10 @@ def serve(
                                                 "before error rate_limited (0: no limit).")] = 2000,
     feature_key: Annotated[list[str] | None, typer.Option(
         "--feature-key", "-k", help="Use this feature key instead of the file's: [UNIT=]URL (repeatable).")] = None,
+    sip: Annotated[str | None, typer.Option("--sip", help="Answer SIP on HOST:PORT, UDP and TCP: a listener per "
+                                            "SIP trunk on consecutive ports (port 0: free ports, printed).")] = None,
+    sip_ring: Annotated[str, typer.Option("--sip-ring", help="SIP calls ring this long (180) before the "
+                                          "200.")] = "0s",
     json_out: Annotated[bool, typer.Option("--json", help="Print the final report as JSON.")] = False,
 ) -> None:
     """Run units on the wall clock and serve them over MQTT until stopped.
@@ -68,12 +72,16 @@ def serve(
     if mqtt_version not in ("auto", "5", "3.1.1"):
         raise UserError(f"--mqtt-version {mqtt_version!r}: auto, 5 or 3.1.1")
     durations = {}
-    for option, text in (("--state-interval", state_interval), ("--for", serve_for), ("--max-lag", max_lag)):
+    for option, text in (("--state-interval", state_interval), ("--for", serve_for), ("--max-lag", max_lag),
+                         ("--sip-ring", sip_ring)):
         try:
             durations[option] = parse_duration(text) if text is not None else float("inf")
         except ValueError as exc:
             raise UserError(f"{option}: {exc}") from None
     interval, until, max_lag_s = durations["--state-interval"], durations["--for"], durations["--max-lag"]
+    if not 0 <= durations["--sip-ring"] <= 300:
+        raise UserError("--sip-ring: from 0 to 300 seconds")
+    sip_address = _sip_address(sip) if sip is not None else None
     if not 0 < max_lag_s < float("inf"):
         raise UserError("--max-lag: must be more than 0 seconds")
     if not 0.01 <= interval <= 60:
@@ -98,7 +106,7 @@ def serve(
         _use_feature_key(loaded, choice)
     options = ServeOptions(speed=speed, prefix=prefix, service_id=service_id, read_only=read_only, journal=journal,
                            state_interval_s=interval, max_commands_per_s=max_commands, mqtt_version=mqtt_version,
-                           serve_for_s=until, max_lag_s=max_lag_s)
+                           serve_for_s=until, max_lag_s=max_lag_s, sip=sip_address, sip_ring_s=durations["--sip-ring"])
     result = asyncio.run(_serve(loaded, address, options, embedded_port))
     if report is not None:
         _write_atomically(report, json.dumps(result.data, indent=2, default=str) + "\n")
@@ -118,6 +126,13 @@ def serve(
          f"{counters.get('events_dropped', 0):,} dropped)")
     if not result.data["kept_up"]:
         raise typer.Exit(EXIT_FELL_BEHIND)
+
+
+def _sip_address(text: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535 or not host:
+        raise UserError(f"--sip {text}: give HOST:PORT, e.g. 127.0.0.1:5060")
+    return host.strip("[]"), int(port)
 
 
 async def _serve(loaded, address, options, embedded_port: int):
@@ -148,16 +163,28 @@ async def _serve(loaded, address, options, embedded_port: int):
          f"{service.service_id} under {options.prefix}/ on {address.url}"
          f"{' (embedded broker, MQTT 3.1.1)' if broker else ''}; stop with Ctrl-C")
     watcher = asyncio.ensure_future(_say_when_unreachable(service))
+    sip_note = asyncio.ensure_future(_say_sip_listeners(service)) if options.sip is not None else None
     try:
         return await service.run()
     except UnitOwnedError as exc:
         raise UserError(str(exc)) from None
+    except OSError as exc:  # --sip: a port taken
+        raise UserError(exc.strerror or str(exc)) from None
     except EventsWriteError as exc:  # --journal: the disk filled (the file ends on a whole line)
         raise UserError(exc.strerror) from None
     finally:
         watcher.cancel()
+        if sip_note is not None:
+            sip_note.cancel()
         if broker is not None:
             await broker.stop()
+
+
+async def _say_sip_listeners(service) -> None:
+    while service.front_door is None or not service.front_door.listeners:
+        await asyncio.sleep(0.05)
+    for info, _ in service.front_door.listeners:
+        note(f"SIP: unit {info.unit} line {info.trunk} answers on {info.host}:{info.port} (UDP and TCP)")
 
 
 async def _say_when_unreachable(service) -> None:

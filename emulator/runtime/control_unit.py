@@ -252,12 +252,19 @@ class ControlUnit:
                             lambda now: self.core.calls.leave_conference(conference_id, party, now))
 
     async def register(self, extension: str) -> Decision:
+        return self.register_now(extension)
+
+    def register_now(self, extension: str) -> Decision:
+        """Register an IP phone now (a plain function: for the SIP registrar)."""
         decision = self._decide("registration", None, None, lambda now: self.core.registrar.register(extension, now))
         name = f"endpoint.{decision.outcome}" if decision.accepted else "endpoint.rejected"
         self._event_for(name, {"extension": extension}, decision)
         return decision
 
     async def unregister(self, extension: str) -> Decision:
+        return self.unregister_now(extension)
+
+    def unregister_now(self, extension: str) -> Decision:
         return self._decide("registration", "endpoint.unregistered", {"extension": extension},
                             lambda now: self.core.registrar.unregister(extension, now))
 

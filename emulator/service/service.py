@@ -70,6 +70,10 @@ class ServeOptions:
     max_lag_s: float = 0.25
     encoder_process: bool = True
     """Encode event batches in a helper process (the decisions keep their core)."""
+    sip: tuple[str, int] | None = None
+    """Open a SIP listener per SIP trunk from this address on (port 0: free ports)."""
+    sip_ring_s: float = 0.0
+    """SIP calls ring this long (180 Ringing) before the 200."""
 
 
 def default_service_id(config: Path) -> str:
@@ -111,6 +115,8 @@ class Service:
         self._stopped_by: str | None = None
         self.ready = asyncio.Event()
         """Set once the units run and the first connection to the broker is up."""
+        self.front_door = None
+        """The SIP listeners (with ServeOptions.sip)."""
 
     def stop(self, reason: str = "stop()") -> None:
         """End the service as SIGTERM would (for an embedding program or a test)."""
@@ -157,6 +163,16 @@ class Service:
         await runner.open(sample=False)
         network = runner.network
         loop = asyncio.get_running_loop()
+        if self.options.sip is not None:
+            from emulator.sip.front_door import SipFrontDoor
+
+            self.front_door = SipFrontDoor(network, self.loaded.units, *self.options.sip, ring_s=self.options.sip_ring_s)
+            try:
+                await self.front_door.start()
+            except OSError:
+                await runner.close(0.0, judge=False)
+                await self.outbox.aclose()
+                raise
         self.handler = CommandHandler(network, self.loaded, service=self.service_id, clock_text=self.clock_text,
                                       read_only=self.options.read_only, max_per_s=self.options.max_commands_per_s,
                                       real_time=loop.time)
@@ -200,7 +216,11 @@ class Service:
             link_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await link_task
+            if self.front_door is not None:
+                await self.front_door.stop()
         result = await runner.close(wall, judge=False)
+        if self.front_door is not None:
+            result.data["sip"] = self.front_door.summary()
         await self.outbox.aclose()
         summary = result.data["service"] = self.summary()
         if summary["unsent_at_stop"]:
