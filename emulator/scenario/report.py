@@ -116,6 +116,15 @@ def render(result: RunResult, console: Console) -> None:
         console.print(table)
     for replay in data.get("replay", []):
         render_replay(replay, console)
+    for listener in data.get("sip") or []:
+        c = listener["counters"]
+        console.print(f"SIP line {listener['trunk']} of {listener['unit']} on {listener['address']}: "
+                      f"{c.get('invites', 0):,} calls, {c.get('admitted', 0):,} admitted, "
+                      + ", ".join(f"{c[k]:,} answered {k[8:]}" for k in sorted(c) if k.startswith("refused_")
+                                  and k[8:].isdigit())
+                      + f"; {c.get('registers', 0):,} registrations; {c.get('retransmissions_received', 0):,} "
+                      f"retransmissions absorbed; {c.get('dropped_malformed', 0) + c.get('bad_requests', 0):,} "
+                      "malformed")
     if data.get("smdr"):
         smdr = data["smdr"]
         console.print()

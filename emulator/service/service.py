@@ -242,6 +242,10 @@ class Service:
         link = self.link
         counters = {**self.counters, **(self.handler.counters if self.handler else {}),
                     **self.outbox.snapshot(), **(link.counters if link else {})}
+        if self.front_door is not None:  # the SIP listeners' counts, summed (per line in the report's sip)
+            for listener in self.front_door.summary():
+                for name, value in listener["counters"].items():
+                    counters[f"sip_{name}"] = counters.get(f"sip_{name}", 0) + value
         return {"service": self.service_id, "broker": self.address.url, "broker_note": self.broker_note,
                 "mqtt_version": link.protocol if link else None, "prefix": self.topics.prefix,
                 "read_only": self.options.read_only, "journal": str(self.options.journal) if self.options.journal

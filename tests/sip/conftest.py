@@ -1,0 +1,1 @@
+from tests.service.conftest import mosquitto  # noqa: F401 - the broker fixture, for served units
