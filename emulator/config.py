@@ -151,6 +151,8 @@ class UserConfig(_Strict):
     """Login code; with forced_login the user is a CCC agent."""
     forced_login: bool = False
     """The user must log in; with a login code the user is a CCC agent."""
+    sip_password: str | None = Field(default=None, min_length=1, max_length=128)
+    """With ipo-emu serve --sip: the phone's REGISTER must answer a Digest challenge with this password."""
 
     @field_validator("phone")
     @classmethod

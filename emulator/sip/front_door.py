@@ -49,6 +49,7 @@ class TrunkApplication:
         self.host, self.media_port = host, media_port
         self.parties = {u.extension for u in unit.users} | {g.extension for g in unit.groups} | {VOICEMAIL_PARTY}
         self.extensions = {u.extension for u in unit.users}
+        self.passwords = {u.extension: u.sip_password for u in unit.users if u.sip_password is not None}
         self.counters: Counter[str] = Counter()
         self._sessions = 0
 
@@ -78,6 +79,9 @@ class TrunkApplication:
     def released(self, call: str, why: str, now: float) -> None:
         self.counters[f"released_{why}"] += 1
         self.network.hang_up_now(f"sip:{call}", self.unit)
+
+    def password(self, user: str) -> str | None:
+        return self.passwords.get(user)
 
     def register(self, user: str, expires: int, now: float) -> Refuse | None:
         if user not in self.extensions:

@@ -41,6 +41,7 @@ from emulator.sip.messages import (
     top_via_with_source,
     user_of,
 )
+from emulator.sip.digest import DigestAuthority
 from emulator.sip.sdp import Offer, SdpError, parse_offer
 
 T1, T2, T4 = 0.5, 4.0, 5.0
@@ -85,6 +86,8 @@ class SipApplication(Protocol):
     def answered(self, call: str, now: float) -> None: ...
     def released(self, call: str, why: str, now: float) -> None: ...
     def register(self, user: str, expires: int, now: float) -> Refuse | None: ...
+    def password(self, user: str) -> str | None:
+        """The user's SIP password: its REGISTERs must then answer a Digest challenge."""
 
 
 @dataclass(slots=True)
@@ -120,6 +123,7 @@ class SipServer:
     _dialogs: dict = field(default_factory=dict)  # (Call-ID, our tag) -> _Invite
     _registrations: dict = field(default_factory=dict)  # user -> expiry time
     _calls: dict = field(default_factory=dict)  # call (Call-ID;From tag) -> _Invite, while admitted
+    digest: DigestAuthority = field(default_factory=DigestAuthority)
     _timers: list = field(default_factory=list)
     _seq: itertools.count = field(default_factory=itertools.count)
 
@@ -308,6 +312,15 @@ class SipServer:
         expires = min(expires, MAX_EXPIRES)
         if not request.contact and request.headers.get("Contact") != "*":  # a query of the bindings
             return self._reply(request, peer, 200)
+        password = self.app.password(user)
+        if password is not None:
+            try:
+                credentials = request.authorization
+            except ValueError:
+                credentials = None
+            if not self.digest.verify(credentials, "REGISTER", user, password, now):
+                self.counters["auth_failures" if credentials is not None else "auth_challenges"] += 1
+                return self._reply(request, peer, 401, headers=(("WWW-Authenticate", self.digest.challenge(now)),))
         self.counters["registers"] += 1
         known = user in self._registrations
         if expires == 0:

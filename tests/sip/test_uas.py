@@ -51,6 +51,9 @@ class App:
         self.held.discard(call)
         self.log.append(("released", call, why, now))
 
+    def password(self, user):
+        return "s3cret" if user == "401" else None
+
     def register(self, user, expires, now):
         if expires and user == "999":
             return Refuse(403, "license_exhausted third_party_ip_endpoints")
@@ -229,3 +232,25 @@ def test_a_flood_beyond_the_transaction_limit_is_answered_503(monkeypatch):
     results = [codes(server.receive(request("INVITE", branch=f"z9hG4bK-{i}", call_id=f"c{i}"), UDP, 0.0))[-1]
                for i in range(5)]
     assert results == [486, 486, 486, 503, 503] and server.counters["refused_overload"] == 2
+
+
+def test_a_phone_with_a_password_answers_a_digest_challenge():
+    from emulator.sip.digest import credentials_for
+
+    app = App()
+    server = SipServer(app)
+
+    def register(extra: str, branch: str, now: float):
+        data = request("REGISTER", branch=branch, uri="sip:127.0.0.1", extra=extra).replace(
+            b"sip:500@127.0.0.1>", b"sip:401@127.0.0.1>")
+        return server.receive(data, UDP, now)
+
+    challenge = parse(register("", "z9hG4bK-a1", 0.0)[0].data)
+    assert challenge.code == 401 and "401" not in app.registered
+    params = challenge.www_authenticate.parameters
+    good = credentials_for("401", "s3cret", params["realm"], params["nonce"], "REGISTER", "sip:127.0.0.1")
+    assert codes(register(f"Authorization: {good}\r\n", "z9hG4bK-a2", 1.0)) == [200] and app.registered == {"401": 3600}
+    bad = credentials_for("401", "guess", params["realm"], params["nonce"], "REGISTER", "sip:127.0.0.1")
+    assert codes(register(f"Authorization: {bad}\r\n", "z9hG4bK-a3", 2.0)) == [401]
+    assert codes(register(f"Authorization: {good}\r\n", "z9hG4bK-a4", 400.0)) == [401]  # the nonce is stale
+    assert server.counters["auth_failures"] == 2 and server.counters["auth_challenges"] == 1
