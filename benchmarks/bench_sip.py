@@ -83,8 +83,10 @@ def invite_latencies_ms(log: Path) -> list[float]:
     stamp, direction, first, call_id = 0.0, "", "", None
     for line in log.read_text(errors="replace").splitlines():
         if line.startswith("-----------------------------------------------"):
-            stamp = datetime.strptime(line.rsplit(" ", 2)[-2] + " " + line.rsplit(" ", 1)[-1],
-                                      "%Y-%m-%d %H:%M:%S.%f").timestamp()
+            try:
+                stamp = datetime.strptime(" ".join(line.split()[-2:]), "%Y-%m-%d %H:%M:%S.%f").timestamp()
+            except ValueError:  # a separator without its time (SIPp under load): the block is not used
+                stamp = float("nan")
             direction, first, call_id = "", "", None
         elif not direction and (" message sent" in line or " message received" in line):
             direction = "sent" if " sent" in line else "received"
@@ -96,7 +98,7 @@ def invite_latencies_ms(log: Path) -> list[float]:
                 sent[call_id] = stamp
             elif direction == "received" and first.startswith("SIP/2.0 ") and call_id in sent:
                 code = first.split()[1]
-                if code.isdigit() and int(code) >= 200 and sent[call_id] >= 0:
+                if code.isdigit() and int(code) >= 200 and sent[call_id] >= 0 and stamp == stamp:
                     out.append((stamp - sent[call_id]) * 1000)
                     sent[call_id] = -1.0  # measured: later responses (200 to the BYE) are not its answer
     return out
