@@ -54,8 +54,9 @@ def serve(
                                                 "before error rate_limited (0: no limit).")] = 2000,
     feature_key: Annotated[list[str] | None, typer.Option(
         "--feature-key", "-k", help="Use this feature key instead of the file's: [UNIT=]URL (repeatable).")] = None,
-    sip: Annotated[str | None, typer.Option("--sip", help="Answer SIP on HOST:PORT, UDP and TCP: a listener per "
-                                            "SIP trunk on consecutive ports (port 0: free ports, printed).")] = None,
+    sip: Annotated[str | None, typer.Option("--sip", help="Answer SIP on [HOST:]PORT (default host: loopback), UDP "
+                                            "and TCP: a listener per SIP trunk on consecutive ports (port 0: free "
+                                            "ports, printed).")] = None,
     sip_ring: Annotated[str, typer.Option("--sip-ring", help="SIP calls ring this long (180) before the "
                                           "200.")] = "0s",
     json_out: Annotated[bool, typer.Option("--json", help="Print the final report as JSON.")] = False,
@@ -129,9 +130,12 @@ def serve(
 
 
 def _sip_address(text: str) -> tuple[str, int]:
+    """HOST:PORT, or a PORT alone on the loopback address."""
     host, sep, port = text.rpartition(":")
-    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535 or not host:
-        raise UserError(f"--sip {text}: give HOST:PORT, e.g. 127.0.0.1:5060")
+    if not sep:
+        host = "127.0.0.1"
+    if not port.isdigit() or not 0 <= int(port) <= 65535 or not host:
+        raise UserError(f"--sip {text}: give HOST:PORT or a port, e.g. 127.0.0.1:5060")
     return host.strip("[]"), int(port)
 
 
