@@ -55,7 +55,7 @@ def config(folder: Path) -> Path:
 
 def sipp_step(port: int, rate: int, seconds: float, folder: Path) -> dict:
     calls = int(rate * seconds)
-    run = folder / f"r{rate}-{port}"
+    run = folder / f"r{rate}-{port}-{time.monotonic_ns()}"
     run.mkdir()
     started = time.perf_counter()
     done = subprocess.run(["sipp", f"127.0.0.1:{port}", "-sf", str(SCENARIO), "-s", "500", "-i", "127.0.0.1",
@@ -138,6 +138,7 @@ def main() -> None:
         time.sleep(0.5)
         steps = []
         try:
+            sipp_step(port, 100, 2.0, folder)  # warm-up, not counted: the server's first seconds are its set-up
             for rate in args.rates:
                 step = sipp_step(port, rate, args.seconds, folder)
                 steps.append(step)
