@@ -92,11 +92,15 @@ class SipApplication(Protocol):
 
 @dataclass(slots=True)
 class _Invite:
-    request: Request
+    request: Request | None
+    """Kept until the final response is built, then dropped: a transaction lives 32 s after
+    it, and thousands of parsed requests would be walked by every full garbage collection."""
     peer: Peer
     top_via: str
     call: str
     to_tag: str
+    call_id: str = ""
+    address: tuple = ()
     state: str = "proceeding"  # proceeding, ringing, accepted, completed, confirmed, terminated
     last: bytes = b""
     interval: float = T1
@@ -172,7 +176,7 @@ class SipServer:
             txn = self._invites.get(key)
             if txn is not None:
                 self.counters["retransmissions_received"] += 1
-                return [self._send(txn.last, txn.peer, txn.request)] if txn.last else []
+                return [Send(txn.last, txn.peer, txn.address)] if txn.last else []
             if self.open_transactions >= MAX_TRANSACTIONS:
                 self.counters["refused_overload"] += 1
                 return self._reply(request, peer, 503, headers=(("Retry-After", "5"),))
@@ -215,7 +219,7 @@ class SipServer:
         if earlier is not None:  # the same call again, past its transaction: never a second admission
             self.counters["retransmissions_received"] += 1
             return [self._send(earlier.last, peer, request)]
-        txn = _Invite(request, peer, top, call, secrets.token_hex(6))
+        txn = _Invite(request, peer, top, call, secrets.token_hex(6), request.call_id, self._address(peer, request))
         self._invites[key] = txn
         self.counters["invites"] += 1
         out = [self._final(txn, 100)]
@@ -356,7 +360,7 @@ class SipServer:
         txn.interval = min(txn.interval * 2, T2)
         self._at(now + txn.interval, "2xx", key)
         self.counters["retransmissions_sent"] += 1
-        return [self._send(txn.last, txn.peer, txn.request)]
+        return [Send(txn.last, txn.peer, txn.address)]
 
     def _timer_L(self, key: tuple, now: float) -> list[Send]:
         txn = self._invites.pop(key, None)
@@ -372,7 +376,7 @@ class SipServer:
         txn.interval = min(txn.interval * 2, T2)
         self._at(now + txn.interval, "G", key)
         self.counters["retransmissions_sent"] += 1
-        return [self._send(txn.last, txn.peer, txn.request)]
+        return [Send(txn.last, txn.peer, txn.address)]
 
     def _timer_H(self, key: tuple, now: float) -> list[Send]:
         txn = self._invites.get(key)
@@ -404,7 +408,7 @@ class SipServer:
     def _release(self, txn: _Invite, why: str, now: float) -> None:
         if txn.admitted:
             txn.admitted = False
-            self._dialogs.pop((txn.request.call_id, txn.to_tag), None)
+            self._dialogs.pop((txn.call_id, txn.to_tag), None)
             self._calls.pop(txn.call, None)
             self.app.released(txn.call, why, now)
 
@@ -412,7 +416,9 @@ class SipServer:
                content_type: str | None = None) -> Send:
         txn.last = response(txn.request, code, txn.top_via, to_tag=txn.to_tag, headers=headers, body=body,
                             content_type=content_type)
-        return self._send(txn.last, txn.peer, txn.request)
+        if code >= 200:
+            txn.request = None  # the final response is all that is sent again
+        return Send(txn.last, txn.peer, txn.address)
 
     def _reply(self, request: Request, peer: Peer, code: int, *, headers: tuple = ()) -> list[Send]:
         top = top_via_with_source(request, peer.host, peer.port)
