@@ -21,7 +21,7 @@ from emulator.licensing import KeyAuthority, SerialNumberError
 from emulator.licensing.key_signing import DEVELOPMENT_SECRET, RunLocalAuthority
 from emulator.licensing.issuer import IssueError, order_keys
 from emulator.runtime.network import NetworkConfigError, split_party, validate_network
-from emulator.scenario.schema import LicenseSpec, Scenario
+from emulator.scenario.schema import LicenseSpec, Scenario, ScenarioUnit
 
 _TAG = re.compile(r"^[A-Z]|[\[\]]|^(str|int|float|bool|none|list|dict)$")
 _PATH_PREFIX = re.compile(r"^((?:[a-z_][a-z0-9_]*)(?:\[\d+\])?(?:\.[a-z_][a-z0-9_]*(?:\[\d+\])?)*): (.*)$")
@@ -58,6 +58,12 @@ class LoadedScenario:
     """The calls of each of the scenario's `replay` files (emulator/smdr/history.py)."""
     left_out: list[str] = dataclasses.field(default_factory=list)
     """What `ipo-emu replay` left out of the plan (its timeline keys that were there)."""
+    copies: dict[str, list[str]] = dataclasses.field(default_factory=dict)
+    """A fleet's name (a unit with count) -> the names of its copies."""
+
+    def units_named(self, name: str) -> list[str]:
+        """The units a name stands for: a fleet's copies, or the one unit."""
+        return self.copies.get(name) or [name]
 
 
 SERVE_DEFAULT_DURATION = "3650d"
@@ -118,24 +124,74 @@ def parse_scenario(text: str, path: Path, issuer_secret: bytes | None = None, *,
     problems: list[str] = []
     units = []
     trials: dict[tuple[str, str], str] = {}
-    for i, unit in enumerate(scenario.units):
-        try:
-            keys = _license_keys(scenario, i, authority, path, root, trials)
-            units.append(unit.to_config(keys))
-        except ScenarioError as exc:
-            problems += exc.problems
-        except ValidationError as exc:
-            problems += _lines(path, root, exc, prefix=("units", i))
+    copies: dict[str, list[str]] = {}
+    for i, template in enumerate(scenario.units):
+        for unit in _fleet(template, copies):
+            try:
+                keys = _license_keys(scenario, unit, i, authority, path, root, trials)
+                units.append(unit.to_config(keys))
+            except ScenarioError as exc:
+                problems += exc.problems
+                break
+            except ValidationError as exc:
+                problems += _lines(path, root, exc, prefix=("units", i))
+                break
+    names = [u.name for u in units]
+    clash = next((n for n in copies for c in copies[n] if names.count(c) > 1), None)
+    if clash is not None:
+        problems.append(_located(path, root, f"units: a copy of fleet {clash!r} has the name of another unit"))
     if not problems:
         try:
             validate_network(units)
         except NetworkConfigError as exc:
             problems.append(_located(path, root, str(exc)))
     if not problems:
-        _check_references(scenario, units, path, root, problems, trials, left_out_of_plan=replay is not None)
+        first = {names_[0]: name for name, names_ in copies.items()}
+        in_fleets = {c for names_ in copies.values() for c in names_}
+        templates = {first.get(u.name, u.name): u for u in units if u.name not in in_fleets or u.name in first}
+        _check_references(scenario, templates, path, root, problems, trials, left_out_of_plan=replay is not None)
+        _check_fleet_references(scenario, copies, path, root, problems)
     if problems:
         raise ScenarioError(problems)
-    return LoadedScenario(path, scenario, units, authority, trials=trials, histories=histories, left_out=left_out)
+    return LoadedScenario(path, scenario, units, authority, trials=trials, histories=histories, left_out=left_out,
+                          copies=copies)
+
+
+def _fleet(template: ScenarioUnit, copies: dict[str, list[str]]) -> list[ScenarioUnit]:
+    """The unit, or its copies when it has a count: each on the next virtual serial."""
+    if template.count is None:
+        return [template]
+    base = template.feature_key.partition(":")[2].strip()
+    width = len(str(template.count))
+    out = [template.model_copy(update={"name": f"{template.name}-{c:0{width}d}", "count": None,
+                                       "feature_key": f"virtual:{int(base) + c - 1:0{len(base)}d}"})
+           for c in range(1, template.count + 1)]
+    copies[template.name] = [u.name for u in out]
+    return out
+
+
+def _check_fleet_references(scenario: Scenario, copies: dict[str, list[str]], path: Path, root: yaml.Node,
+                            problems: list[str]) -> None:
+    """A fleet's copies are standalone: no call names a party on a fleet from elsewhere, and a
+    replay is of one unit's own calls."""
+    if not copies:
+        return
+    for i, event in enumerate(scenario.events):
+        if event.call is not None:
+            for field, ref in (("from", event.call.from_), ("to", event.call.to)):
+                if ref.rpartition("/")[0] in copies:
+                    problems.append(_located(path, root, f"events[{i}].call.{field}: a fleet's units take no calls "
+                                                         "from other units (name the fleet as the event's unit)"))
+    for i, traffic in enumerate(scenario.traffic):
+        for field, mix in (("from", traffic.from_), ("to", traffic.to)):
+            for entry in [mix] if isinstance(mix, str) else mix:
+                ref = entry if isinstance(entry, str) else entry.party
+                if ref.rpartition("/")[0] in copies:
+                    problems.append(_located(path, root, f"traffic[{i}].{field}: a fleet's units take no calls from "
+                                                         "other units (name the fleet as the traffic's unit)"))
+    for i, replay in enumerate(scenario.replay):
+        if scenario.unit_name(replay.unit) in copies:
+            problems.append(_located(path, root, f"replay[{i}].unit: replay a file on one unit, not on a fleet"))
 
 
 def _with_histories(scenario: Scenario, path: Path, root: yaml.Node) -> tuple[Scenario, list]:
@@ -181,11 +237,11 @@ def license_keys_for(entry: str | LicenseSpec, unit: UnitConfig | object, start:
     return [lic.key for lic in issued]
 
 
-def _license_keys(scenario: Scenario, i: int, authority: RunLocalAuthority, path: Path, root: yaml.Node,
-                  trials: dict[tuple[str, str], str]) -> list[str]:
-    """Keys for a unit's license entries. A trial is issued once per feature and serial, in a
-    scenario as by the issuer (`trials` remembers where each was issued)."""
-    unit = scenario.units[i]
+def _license_keys(scenario: Scenario, unit: ScenarioUnit, i: int, authority: RunLocalAuthority, path: Path,
+                  root: yaml.Node, trials: dict[tuple[str, str], str]) -> list[str]:
+    """Keys for a unit's license entries (unit i of the file, or one of its copies). A trial is
+    issued once per feature and serial, in a scenario as by the issuer (`trials` remembers
+    where each was issued)."""
     release = unit.to_config([]).release_data()
     keys: list[str] = []
     problems: list[str] = []
@@ -223,26 +279,25 @@ def _virtual_serial(feature_key: str) -> str | None:
     return channel.strip() if interface.lower() == "virtual" and channel.strip() else None
 
 
-def _check_references(scenario: Scenario, units: list[UnitConfig], path: Path, root: yaml.Node,
+def _check_references(scenario: Scenario, by_name: dict[str, UnitConfig], path: Path, root: yaml.Node,
                       problems: list[str], trials: dict[tuple[str, str], str], *,
                       left_out_of_plan: bool = False) -> None:
     """Parties, users and pools named by events, traffic and expectations must exist (each
-    one that does not is added to problems)."""
-    by_name = {u.name: u for u in units}
+    one that does not is added to problems). by_name: each unit, a fleet by its first copy."""
     for i, replay in enumerate(scenario.replay):
         from emulator.scenario.replay_input import check_lines
 
         problems += [_located(path, root if not left_out_of_plan else None, p) for p in
                      check_lines(replay, by_name[scenario.unit_name(replay.unit)], f"replay[{i}]")]
-    parties = {u.name: {"voicemail", *(t.name for t in u.trunks), *(x.extension for x in u.users),
-                        *(g.extension for g in u.groups)} for u in units}
-    groups = {u.name: {g.extension for g in u.groups} for u in units}
+    parties = {name: {"voicemail", *(t.name for t in u.trunks), *(x.extension for x in u.users),
+                      *(g.extension for g in u.groups)} for name, u in by_name.items()}
+    groups = {name: {g.extension for g in u.groups} for name, u in by_name.items()}
 
     def caller(ref: str, default_unit: str, where: str) -> None:
         unit_name, sep, name = ref.rpartition("/")
         if name in groups.get(unit_name if sep else default_unit, ()):
             problems.append(_located(path, root, f"{where}: {name!r} is a hunt group, which cannot make calls"))
-    users = {u.name: {x.name for x in u.users} for u in units}
+    users = {name: {x.name for x in u.users} for name, u in by_name.items()}
 
     def party(ref: str, default_unit: str, where: str) -> None:
         unit_name, sep, name = ref.rpartition("/")

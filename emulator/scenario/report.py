@@ -34,7 +34,16 @@ def render(result: RunResult, console: Console) -> None:
                       f"{data['duration_s']:g} s")
     if data["description"]:
         console.print(data["description"].strip())
+    fleets = data.get("fleets") or {}
+    copy_of = {}
+    for fleet, info in fleets.items():  # copies are named <fleet>-<n>, n zero-padded to the count's width
+        width = len(str(info["copies"]))
+        copy_of.update({f"{fleet}-{n:0{width}d}": fleet for n in range(1, info["copies"] + 1)})
+    for fleet, info in fleets.items():
+        render_fleet(fleet, info, [u for u in data["units"] if copy_of.get(u["name"]) == fleet], console)
     for unit in data["units"]:
+        if unit["name"] in copy_of:
+            continue  # a fleet's copies: summed up above (every copy is in --report and --json)
         console.print()
         medium = unit["feature_key_medium"]
         native = " or ".join(k.replace("_", " ") for k in unit["native_feature_keys"])
@@ -145,6 +154,37 @@ def render(result: RunResult, console: Console) -> None:
             console.print(f"{mark}  {e.text}: {e.actual} (expected {e.expected})")
         failed = sum(not e.ok for e in result.expectations)
         console.print(f"{len(result.expectations) - failed} passed, {failed} failed")
+
+
+def render_fleet(name: str, info: dict, units: list[dict], console: Console) -> None:
+    """A fleet in one table: each pool's highest peak, mean use and refusals over its copies."""
+    console.print()
+    console.print(f"[bold]Fleet {name}[/bold]: {info['copies']:,} copies ({info['first']} … {info['last']}), "
+                  f"{units[0]['model']} release {units[0]['release']}; every copy is in --report and --json")
+    table = _table("License pools and resources over the copies", ["pool", "effective", "highest peak",
+                                                                   "mean in use", "refused (all copies)"])
+    pools: dict[str, list[dict]] = {}
+    for unit in units:
+        for pool in unit["pools"]:
+            pools.setdefault(pool["pool"], []).append(pool)
+    for pool_id, rows in pools.items():
+        effective = sorted({r["effective"] for r in rows})
+        refused: dict[str, int] = {}
+        for r in rows:
+            for reason, n in r["refused"].items():
+                refused[reason] = refused.get(reason, 0) + n
+        table.add_row(pool_id, "/".join(map(str, effective)), str(max(r["peak"] for r in rows)),
+                      f"{sum(r['mean_in_use'] for r in rows) / len(rows):.2f}",
+                      ", ".join(f"{k} {v:,}" for k, v in refused.items()) or "-")
+    console.print(table)
+    admitted = sum(u["calls"]["admitted"] for u in units)
+    rejected = sum(u["calls"]["rejected"] for u in units)
+    states = {}
+    for u in units:
+        for lic in u["licenses"]:
+            states[lic["status"]] = states.get(lic["status"], 0) + 1
+    console.print(f"Calls: {admitted:,} admitted, {rejected:,} rejected over the fleet; license keys: "
+                  + ", ".join(f"{n:,} {status}" for status, n in sorted(states.items())))
 
 
 REFUSED_CALLS_SHOWN = 15

@@ -211,14 +211,14 @@ class EventsFile:
 class EventCounter:
     """Counts the events that expectations ask about (and keeps nothing else)."""
 
-    def __init__(self, selectors: list[tuple[int, Any]], default_unit: str) -> None:
-        self.selectors = selectors
-        self.default_unit = default_unit
+    def __init__(self, selectors: list[tuple[int, Any]], default_unit: str,
+                 units_named: Callable[[str], list[str]] = lambda name: [name]) -> None:
+        self.selectors = [(index, sel, frozenset(units_named(sel.unit or default_unit))) for index, sel in selectors]
         self.counts: Counter[int] = Counter()
 
     def __call__(self, event: TelemetryEvent) -> None:
-        for index, sel in self.selectors:
-            if event.name != sel.name or event.unit != (sel.unit or self.default_unit):
+        for index, sel, units in self.selectors:
+            if event.name != sel.name or event.unit not in units:
                 continue
             if all(_same(event.data.get(k), v) for k, v in sel.fields.items()):
                 self.counts[index] += 1
@@ -277,7 +277,7 @@ class ScenarioRunner:
             self.smdr.start()
         selectors = [(i, e.events) for i, e in enumerate(scenario.expect) if e.events is not None]
         if selectors:
-            self.counter = EventCounter(selectors, scenario.unit_name(None))
+            self.counter = EventCounter(selectors, scenario.unit_name(None), self.loaded.units_named)
             self.sink.subscribe(self.counter)
         self.network = Network(self.loaded.units, clock, authority=self.loaded.authority, sink=self.sink,
                                revoked=self.loaded.revoked)
@@ -349,14 +349,21 @@ class ScenarioRunner:
     # -- the timeline --------------------------------------------------------------------------
 
     async def _play(self, index: int, event: Event) -> None:
-        unit_name = self.scenario.unit_name(event.unit)
+        name = self.scenario.unit_name(event.unit)
+        names = self.loaded.units_named(name)
+        for unit_name in names:  # a fleet's event happens on every copy
+            await self._play_on(index, event, unit_name, "" if len(names) == 1 and unit_name == name else
+                                f"@{unit_name}")
+
+    async def _play_on(self, index: int, event: Event, unit_name: str, suffix: str) -> None:
+        """suffix: on a fleet's copy, its call ids end with @<copy> (each copy has its own calls)."""
         unit: ControlUnit = self.network[unit_name]
         action = event.action
         if action == "call":
             call = event.call
             from_unit, a = split_party(call.from_, unit_name)
             to_unit, b = split_party(call.to, unit_name)
-            call_id = call.id or f"event-{index}"
+            call_id = (call.id or f"event-{index}") + suffix
             answered = call.answer_after <= 0
             decision, where = await self.network.offer_call(from_unit, a, to_unit, b, call_id=call_id,
                                                              answered=answered, emergency=call.emergency)
@@ -367,11 +374,11 @@ class ScenarioRunner:
                 if call.duration is not None:
                     self.clock.call_later(call.answer_after + call.duration, self._hang_up, call_id)
         elif action == "hang_up":
-            self._hang_up(event.hang_up.id)
+            self._hang_up(event.hang_up.id + suffix)
         elif action == "hold":
-            await unit.hold(event.hold.id, event.hold.party)
+            await unit.hold(event.hold.id + suffix, event.hold.party)
         elif action == "resume":
-            await unit.resume(event.resume.id)
+            await unit.resume(event.resume.id + suffix)
         elif action in ("join_conference", "leave_conference"):
             spec = getattr(event, action)
             await getattr(unit, action)(spec.conference, spec.party)
@@ -405,7 +412,19 @@ class ScenarioRunner:
     # -- traffic ---------------------------------------------------------------------------------
 
     def _add_traffic(self, index: int, traffic: Traffic) -> None:
-        unit_name = self.scenario.unit_name(traffic.unit)
+        name = self.scenario.unit_name(traffic.unit)
+        copies = self.loaded.copies.get(name)
+        for ordinal, unit_name in enumerate(copies or [name], 1):  # on a fleet: a source of its own on every copy
+            # drawn from the seed, the source and the copy's number: copy 7 makes the same calls in
+            # any fleet, and however the fleet is split up
+            rng_key = f"{self.seed}/{traffic.name}" + (f"/{ordinal}" if copies else "")
+            # call ids: source i from (i + 1) x 10^12, each copy its own share of that block (5 x 10^9
+            # ids a copy in a fleet of 200), so a call id names one call in the whole run (events,
+            # SMDR and MQTT key by it)
+            id_offset = (index + 1) * 10**12 + (ordinal - 1) * (10**12 // len(copies or [name]))
+            self._add_source(traffic, unit_name, random.Random(rng_key), id_offset)
+
+    def _add_source(self, traffic: Traffic, unit_name: str, rng: random.Random, id_offset: int) -> None:
         mixes = []
         for mix in (traffic.from_, traffic.to):
             entries = [mix] if isinstance(mix, str) else mix
@@ -418,11 +437,18 @@ class ScenarioRunner:
             mean_hold_s=holding.mean, holding=holding.distribution, hold_stdev_s=holding.stdev,
             stop_at=self.start + (traffic.stop if traffic.stop is not None else self.scenario.duration),
             max_calls=traffic.max_calls, connect=connect if traffic.answer_after > 0 else None,
-            answer_after_s=traffic.answer_after, rng=random.Random(f"{self.seed}/{traffic.name}"),
-            id_offset=(index + 1) * 10**12, name=traffic.name,
+            answer_after_s=traffic.answer_after, rng=rng,
+            id_offset=id_offset, name=traffic.name,
             observe_until=self.start + self.scenario.duration if self.serving else self.end)
         source.start()
         self.sources.append((traffic, source))
+
+    def _sources_by_spec(self) -> list[tuple[Traffic, list[CallSource]]]:
+        """Each traffic source of the file with its sources: one, or one per copy of a fleet."""
+        grouped: dict[int, tuple[Traffic, list[CallSource]]] = {}
+        for spec, source in self.sources:
+            grouped.setdefault(id(spec), (spec, []))[1].append(source)
+        return list(grouped.values())
 
     # -- replaying recorded calls --------------------------------------------------------------
 
@@ -557,20 +583,26 @@ class ScenarioRunner:
                 },
             })
         traffic = []
-        for spec, source in self.sources:
+        for spec, sources in self._sources_by_spec():
             begin = self.start + spec.start
-            offered = source.offered_erlangs(begin, reached)
-            busy = source.busy_erlangs(begin, reached)
+            n = len(sources)  # a fleet's traffic: a source per copy; counts add up, erlangs are per copy
+            attempts, admitted = sum(x.attempts for x in sources), sum(x.admitted for x in sources)
+            rejected, busy_calls = sum(x.rejected for x in sources), sum(x.busy for x in sources)
+            offered = sum(x.offered_erlangs(begin, reached) for x in sources) / n
+            busy = sum(x.busy_erlangs(begin, reached) for x in sources) / n
+            rejections: Counter[tuple[str, str]] = Counter()
+            for x in sources:
+                rejections.update(x.rejections)
             traffic.append({
-                "name": spec.name, "unit": scenario.unit_name(spec.unit), "attempts": source.attempts,
-                "admitted": source.admitted, "rejected": source.rejected, "busy": source.busy,
-                "blocked": source.rejected - source.busy,
-                "blocking": ((source.rejected - source.busy) / (source.attempts - source.busy)
-                             if source.attempts > source.busy else 0.0),
-                "busy_ratio": source.busy / source.attempts if source.attempts else 0.0,
+                "name": spec.name, "unit": scenario.unit_name(spec.unit), "copies": n, "attempts": attempts,
+                "admitted": admitted, "rejected": rejected, "busy": busy_calls,
+                "blocked": rejected - busy_calls,
+                "blocking": ((rejected - busy_calls) / (attempts - busy_calls) if attempts > busy_calls else 0.0),
+                "busy_ratio": busy_calls / attempts if attempts else 0.0,
                 "offered_erlangs": offered, "busy_erlangs": busy,
-                "carried_erlangs": None if self.interrupted else source.carried_s / max(1e-9, reached - begin),
-                "rejections": [{"reason": r, "detail": d, "count": n} for (r, d), n in sorted(source.rejections.items())],
+                "carried_erlangs": None if self.interrupted else
+                sum(x.carried_s for x in sources) / n / max(1e-9, reached - begin),
+                "rejections": [{"reason": r, "detail": d, "count": c} for (r, d), c in sorted(rejections.items())],
                 "sizing": {"grade_of_service": grade, "channels_needed": _channels_needed(busy, grade)},
                 "all_refused_intended": spec.all_refused,
             })
@@ -607,6 +639,8 @@ class ScenarioRunner:
             "units": units, "traffic": traffic,
             "events_written": self.events_file.lines if self.events_file else None,
             "replay": self._replay_results(),
+            "fleets": {name: {"copies": len(names), "first": names[0], "last": names[-1]}
+                       for name, names in self.loaded.copies.items()},
             "smdr": self.smdr.summary() if self.smdr is not None else None,
             "samples": self.samples,
         }
@@ -635,15 +669,18 @@ class ScenarioRunner:
         unit_name = self.scenario.unit_name(getattr(sel, "unit", None))
         text = f"{kind}({', '.join(f'{k}={v}' for k, v in sel.model_dump(exclude_none=True).items() if v != {})})"
         if kind == "license":
-            statuses = [lic.status.value for lic in self.network[unit_name].core.engine.licenses()
-                        if lic.feature_id == sel.feature]
+            statuses = [lic.status.value for name in self.loaded.units_named(unit_name)
+                        for lic in self.network[name].core.engine.licenses() if lic.feature_id == sel.feature]
             ok = bool(statuses) and all(s == exp.status for s in statuses)
-            return ExpectationResult(text, ok, statuses or "no such key installed", f"status {exp.status}")
+            shown = statuses if len(statuses) <= 4 else dict(Counter(statuses))  # a fleet's: counted
+            return ExpectationResult(text, ok, shown or "no such key installed", f"status {exp.status}")
         if kind == "blocking":
-            spec, source = next((t, s) for t, s in self.sources if t.name == sel.traffic)
-            measured, _ = source.blocking_after(WARM_UP_FRACTION)
+            spec, sources = next((t, group) for t, group in self._sources_by_spec() if t.name == sel.traffic)
+            parts = [source.blocking_after(WARM_UP_FRACTION) for source in sources]  # (ratio, attempts) per copy
+            used = sum(n for _, n in parts)
+            measured = sum(ratio * n for ratio, n in parts) / used if used else 0.0
             if exp.erlang_b is not None:
-                offered = source.busy_erlangs(self.start + spec.start, self.end)
+                offered = sources[0].busy_erlangs(self.start + spec.start, self.end)  # each copy alike
                 target = erlang_b(exp.erlang_b, offered)
                 expected = f"Erlang-B({exp.erlang_b}, {offered:.2f} E) = {target:.4f} ± {exp.tolerance:g}"
             else:
@@ -661,17 +698,24 @@ class ScenarioRunner:
         return ExpectationResult(text, all(ok for ok, _ in checks), actual, " and ".join(t for _, t in checks))
 
     def _count(self, index: int, kind: str, sel: Any, unit_name: str) -> float:
+        names = self.loaded.units_named(unit_name)  # a fleet: peaks are the highest copy's, counts add up
         if kind == "peak":
-            return self.network[unit_name].pools()[sel.pool].peak
+            return max(self.network[name].pools()[sel.pool].peak for name in names)
         if kind == "events":
             return self.counter.counts[index] if self.counter else 0
         # calls
+        rejections: Counter[tuple[str, str]] = Counter()
         if sel.traffic is not None:
-            source = next(s for t, s in self.sources if t.name == sel.traffic)
-            admitted, rejections = source.admitted, source.rejections
+            sources = next(group for t, group in self._sources_by_spec() if t.name == sel.traffic)
+            admitted = sum(source.admitted for source in sources)
+            for source in sources:
+                rejections.update(source.rejections)
         else:
-            stats = self.network[unit_name].stats
-            admitted, rejections = stats.calls_admitted, stats.call_rejections
+            admitted = 0
+            for name in names:
+                stats = self.network[name].stats
+                admitted += stats.calls_admitted
+                rejections.update(stats.call_rejections)
         rejected = sum(n for (reason, detail), n in rejections.items()
                        if (sel.reason is None or reason == sel.reason.value)
                        and (sel.detail is None or detail == sel.detail))

@@ -114,9 +114,32 @@ class ScenarioUnit(UnitConfig):
     """How long licenses stay valid after the feature key is removed (default: the release's)."""
     licenses: list[LicenseEntry] = Field(default_factory=list)
     """Licenses installed at the start: key texts, or {feature, instances, trial...} issued for this unit."""
+    count: int | None = Field(default=None, ge=1, le=100_000)
+    """A fleet: this many copies of the unit, named <name>-1 … <name>-N (zero-padded), each with its
+    own virtual feature key (this one's serial + 0, + 1, …) and its licenses issued for it. Events,
+    traffic and expectations naming the unit apply to every copy (counts add up, peaks are the
+    highest of any copy)."""
+
+    @model_validator(mode="after")
+    def _a_fleet_stands_alone(self) -> ScenarioUnit:
+        if self.count is None:
+            return self
+        interface, _, serial = self.feature_key.partition(":")
+        if interface.lower() != "virtual" or not serial.strip().isdigit():
+            raise ValueError("count: a fleet needs a virtual feature key with a numeric serial (virtual:30000000): "
+                             "each copy gets the next serial")
+        for j, entry in enumerate(self.licenses):
+            if isinstance(entry, str):
+                raise ValueError(f"licenses[{j}]: a key text is bound to one serial; with count, give "
+                                 "{feature, instances} entries, issued for each copy")
+            if entry.serial is not None:
+                raise ValueError(f"licenses[{j}].serial: with count each copy's licenses are issued for its own serial")
+        if any(t.type == "h323_scn" for t in self.trunks) or (self.voicemail is not None and self.voicemail.central):
+            raise ValueError("count: copies of a unit are standalone systems (no h323_scn lines, no central voicemail)")
+        return self
 
     def to_config(self, keys: list[str]) -> UnitConfig:
-        return UnitConfig(**self.model_dump(exclude={"licenses"}), licenses=keys)
+        return UnitConfig(**self.model_dump(exclude={"licenses", "count"}), licenses=keys)
 
 
 # -- the timeline ------------------------------------------------------------------------------

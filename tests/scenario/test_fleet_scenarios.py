@@ -55,3 +55,77 @@ def test_several_networks_side_by_side_give_the_same_results_run_after_run(tmp_p
     assert first["passed"] and len(first["units"]) == 20
     crossing = {t["name"]: t for t in first["traffic"]}
     assert all(crossing[f"x{n}"]["admitted"] > 0 for n in range(5))
+
+
+FLEET = """
+name: a fleet of shops
+duration: 2h
+seed: 11
+units:
+  - name: shop
+    count: {count}
+    feature_key: virtual:40000000
+    licenses: [{{feature: sip_trunk_channels, instances: 3}}, {{feature: softconsole, instances: 1, trial: true}}]
+    vcm_modules: [{{type: vcm32}}]
+    trunks: [{{name: sip1, type: sip, channels: 8}}]
+    users: [{{name: a, extension: "201", call_appearances: 10}}, {{name: b, extension: "202", softconsole: true}}]
+  - name: hq
+    feature_key: virtual:49999999
+    licenses: [{{feature: sip_trunk_channels, instances: 1}}]
+    trunks: [{{name: sip1, type: sip, channels: 8}}]
+    users: [{{name: c, extension: "201"}}]
+events:
+  - {{at: 1m, unit: shop, call: {{from: sip1, to: "201", id: first, duration: 10m}}}}
+  - {{at: 2m, unit: shop, start_application: {{app: softconsole, user: b}}}}
+  - {{at: 5m, unit: shop, hang_up: {{id: first}}}}
+traffic:
+  - {{name: calls, unit: shop, from: sip1, to: "201", erlangs: 2, holding: {{mean: 3m}}}}
+expect:
+  - calls: {{traffic: calls, outcome: admitted}}
+    at_least: 1
+  - events: {{unit: shop, name: application.started}}
+    equals: {count}
+  - peak: {{unit: shop, pool: sip_trunk_channels}}
+    equals: 3
+  - license: {{unit: shop, feature: softconsole}}
+    status: Valid
+"""
+
+
+def test_a_fleet_is_its_copies_each_with_its_own_key_serial_and_traffic(tmp_path):
+    path = tmp_path / "fleet.yaml"
+    path.write_text(FLEET.format(count=12))
+    loaded = load_scenario(path)
+    assert loaded.copies["shop"][0] == "shop-01" and len(loaded.copies["shop"]) == 12
+    assert [u.feature_key for u in loaded.units[:2]] == ["virtual:40000000", "virtual:40000001"]
+    assert len({u.licenses[0] for u in loaded.units}) == 13  # keys issued per serial
+    result = asyncio.run(ScenarioRunner(loaded).run())
+    assert result.passed, [e for e in result.expectations if not e.ok]
+    (row,) = result.data["traffic"]
+    assert row["copies"] == 12 and row["attempts"] > 12 * 20
+    # each copy ran its own source: the same per-copy draws whatever the fleet's size
+    again = tmp_path / "fleet2.yaml"
+    again.write_text(FLEET.format(count=3))
+    small = asyncio.run(ScenarioRunner(load_scenario(again)).run()).data["units"]
+    big = result.data["units"]
+    assert [u["calls"] for u in small[:3]] == [u["calls"] for u in big[:3]]
+    assert small[0]["name"] == "shop-1" and big[0]["name"] == "shop-01"
+
+
+def test_a_fleet_is_checked_like_any_unit(tmp_path):
+    import pytest
+
+    from emulator.scenario.loader import ScenarioError
+
+    bad = FLEET.format(count=2).replace("feature_key: virtual:40000000", "feature_key: smartcard:40000000")
+    path = tmp_path / "bad.yaml"
+    path.write_text(bad)
+    with pytest.raises(ScenarioError, match="a fleet needs a virtual feature key"):
+        load_scenario(path)
+    path.write_text(FLEET.format(count=2).replace("{feature: sip_trunk_channels, instances: 3}",
+                                                  '"AAAA-AAAA-AAAA-AAAA-AAAA-AAAA-AAAA-AAAA"'))
+    with pytest.raises(ScenarioError, match="a key text is bound to one serial"):
+        load_scenario(path)
+    path.write_text(FLEET.format(count=2).replace("virtual:49999999", "virtual:40000001"))
+    with pytest.raises(ScenarioError, match="same feature key serial 40000001"):
+        load_scenario(path)
