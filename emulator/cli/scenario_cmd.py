@@ -234,7 +234,8 @@ def validate(file: FileArg) -> None:
         raise typer.Exit(2) from None
     _tell_about_development_secrets(loaded)
     s = loaded.scenario
-    print(f"{file}: valid — {len(s.units)} unit(s), {len(s.events)} event(s), {len(s.traffic)} traffic source(s), "
+    fleet = f" ({len(loaded.units):,} with the fleets' copies)" if loaded.copies else ""
+    print(f"{file}: valid — {len(s.units)} unit(s){fleet}, {len(s.events)} event(s), {len(s.traffic)} traffic source(s), "
           f"{len(s.expect)} expectation(s), {s.duration:g} s")
 
 
