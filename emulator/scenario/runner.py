@@ -30,8 +30,9 @@ from emulator.scenario.replay_input import device_parties
 from firmware_models import hardware_catalogue
 from emulator.runtime.traffic import CallSource
 from emulator.scenario.loader import LoadedScenario, license_keys_for
-from emulator.scenario.schema import Event, Expectation, Replay, Traffic
-from emulator.scenario.sizing import channels_for, erlang_b
+from emulator.scenario.judging import ExpectationResult, judge_all
+from emulator.scenario.schema import Event, Replay, Traffic
+from emulator.scenario.sizing import channels_for
 from emulator.smdr.output import SmdrOutput
 from emulator.telemetry import EventSink
 from emulator.telemetry.events import Event as TelemetryEvent
@@ -62,14 +63,6 @@ class RunOptions:
     """Write each unit's SMDR records here ({unit} stands for the unit's name)."""
     pins: dict[str, dict[str, int]] = field(default_factory=dict)
     """unit -> pool -> limit: what if those pools had that many instances (sizing)."""
-
-
-@dataclass
-class ExpectationResult:
-    text: str
-    ok: bool
-    actual: Any
-    expected: str
 
 
 @dataclass
@@ -314,7 +307,7 @@ class ScenarioRunner:
             await self.smdr.close()
         await self.network.stop()
         data = self._results(wall)
-        expectations = [self._judge(i, e) for i, e in enumerate(self.scenario.expect)] if judge else []
+        expectations = judge_all(self.scenario, self.loaded.units_named, data) if judge else []
         data["expectations"] = [{"text": r.text, "ok": r.ok, "actual": r.actual, "expected": r.expected}
                                 for r in expectations]
         data["passed"] = all(r.ok for r in expectations)
@@ -593,6 +586,7 @@ class ScenarioRunner:
             rejections: Counter[tuple[str, str]] = Counter()
             for x in sources:
                 rejections.update(x.rejections)
+            parts = [x.blocking_after(WARM_UP_FRACTION) for x in sources]  # (ratio, attempts) per copy
             traffic.append({
                 "name": spec.name, "unit": scenario.unit_name(spec.unit), "copies": n, "attempts": attempts,
                 "admitted": admitted, "rejected": rejected, "busy": busy_calls,
@@ -605,6 +599,8 @@ class ScenarioRunner:
                 "rejections": [{"reason": r, "detail": d, "count": c} for (r, d), c in sorted(rejections.items())],
                 "sizing": {"grade_of_service": grade, "channels_needed": _channels_needed(busy, grade)},
                 "all_refused_intended": spec.all_refused,
+                "after_warm_up": {"blocked": round(sum(r * n for r, n in parts)), "counted": sum(n for _, n in parts),
+                                  "warm_up_share": WARM_UP_FRACTION},
             })
         lag = self.clock.lateness_summary() if isinstance(self.clock, WallClock) else None
         kept_up = lag is None or lag["max_ms"] <= self.options.max_lag_s * 1000
@@ -638,6 +634,7 @@ class ScenarioRunner:
             "wall_s": wall, "callbacks": self.clock.callbacks_run,
             "units": units, "traffic": traffic,
             "events_written": self.events_file.lines if self.events_file else None,
+            "expectation_counts": {str(i): n for i, n in (self.counter.counts.items() if self.counter else ())},
             "replay": self._replay_results(),
             "fleets": {name: {"copies": len(names), "first": names[0], "last": names[-1]}
                        for name, names in self.loaded.copies.items()},
@@ -660,71 +657,6 @@ class ScenarioRunner:
                     out.append(f"unit {link.unit}: {len(link.buffer):,} SMDR records were never sent to "
                                f"{link.destination} ({link.last_error or 'not connected'})")
         return out
-
-    # -- expectations ------------------------------------------------------------------------------
-
-    def _judge(self, index: int, exp: Expectation) -> ExpectationResult:
-        kind = exp.kind
-        sel = getattr(exp, kind)
-        unit_name = self.scenario.unit_name(getattr(sel, "unit", None))
-        text = f"{kind}({', '.join(f'{k}={v}' for k, v in sel.model_dump(exclude_none=True).items() if v != {})})"
-        if kind == "license":
-            statuses = [lic.status.value for name in self.loaded.units_named(unit_name)
-                        for lic in self.network[name].core.engine.licenses() if lic.feature_id == sel.feature]
-            ok = bool(statuses) and all(s == exp.status for s in statuses)
-            shown = statuses if len(statuses) <= 4 else dict(Counter(statuses))  # a fleet's: counted
-            return ExpectationResult(text, ok, shown or "no such key installed", f"status {exp.status}")
-        if kind == "blocking":
-            spec, sources = next((t, group) for t, group in self._sources_by_spec() if t.name == sel.traffic)
-            parts = [source.blocking_after(WARM_UP_FRACTION) for source in sources]  # (ratio, attempts) per copy
-            used = sum(n for _, n in parts)
-            measured = sum(ratio * n for ratio, n in parts) / used if used else 0.0
-            if exp.erlang_b is not None:
-                offered = sources[0].busy_erlangs(self.start + spec.start, self.end)  # each copy alike
-                target = erlang_b(exp.erlang_b, offered)
-                expected = f"Erlang-B({exp.erlang_b}, {offered:.2f} E) = {target:.4f} ± {exp.tolerance:g}"
-            else:
-                target = exp.equals
-                expected = f"{target:g} ± {exp.tolerance:g}"
-            return ExpectationResult(text, abs(measured - target) <= exp.tolerance, round(measured, 6), expected)
-        actual = self._count(index, kind, sel, unit_name)
-        checks = []
-        if exp.equals is not None:
-            checks.append((actual == exp.equals, f"= {exp.equals:g}"))
-        if exp.at_least is not None:
-            checks.append((actual >= exp.at_least, f">= {exp.at_least:g}"))
-        if exp.at_most is not None:
-            checks.append((actual <= exp.at_most, f"<= {exp.at_most:g}"))
-        return ExpectationResult(text, all(ok for ok, _ in checks), actual, " and ".join(t for _, t in checks))
-
-    def _count(self, index: int, kind: str, sel: Any, unit_name: str) -> float:
-        names = self.loaded.units_named(unit_name)  # a fleet: peaks are the highest copy's, counts add up
-        if kind == "peak":
-            return max(self.network[name].pools()[sel.pool].peak for name in names)
-        if kind == "events":
-            return self.counter.counts[index] if self.counter else 0
-        # calls
-        rejections: Counter[tuple[str, str]] = Counter()
-        if sel.traffic is not None:
-            sources = next(group for t, group in self._sources_by_spec() if t.name == sel.traffic)
-            admitted = sum(source.admitted for source in sources)
-            for source in sources:
-                rejections.update(source.rejections)
-        else:
-            admitted = 0
-            for name in names:
-                stats = self.network[name].stats
-                admitted += stats.calls_admitted
-                rejections.update(stats.call_rejections)
-        rejected = sum(n for (reason, detail), n in rejections.items()
-                       if (sel.reason is None or reason == sel.reason.value)
-                       and (sel.detail is None or detail == sel.detail))
-        if sel.outcome == "admitted":
-            return admitted
-        if sel.outcome == "rejected":
-            return rejected
-        return admitted + sum(rejections.values())
-
 
 REFUSED_CALLS_LISTED = 1000
 """Refused calls listed in a report (every call is in ipo-emu replay --csv)."""
