@@ -23,8 +23,14 @@ class ModelDataError(ValueError):
 
 def available_releases() -> list[str]:
     """Release versions with a data file, oldest first."""
+    return list(_release_files())
+
+
+@functools.cache
+def _release_files() -> tuple[str, ...]:
+    """(read once a process: every unit's configuration asks)"""
     versions = [p.stem for p in RELEASES_DIR.glob("*.yaml")]
-    return sorted(versions, key=lambda v: tuple(int(x) for x in v.split(".")))
+    return tuple(sorted(versions, key=lambda v: tuple(int(x) for x in v.split("."))))
 
 
 @functools.cache

@@ -53,7 +53,14 @@ def tell_once(message: str) -> None:
 
 
 def print_json(data: Any, stream: Any = None) -> None:
-    (stream or sys.stdout).write(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
+    """Indented JSON (orjson: a fleet's report is megabytes; non-JSON values as their text)."""
+    import orjson
+
+    try:
+        text = orjson.dumps(data, default=str, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS).decode()
+    except TypeError:  # beyond what orjson takes (an integer over 64 bits): the standard library's
+        text = json.dumps(data, indent=2, sort_keys=False, default=str)
+    (stream or sys.stdout).write(text + "\n")
 
 
 _NO_WRAP = frozenset({"key", "old key", "replaced_by", "license"})

@@ -40,11 +40,11 @@ EXIT_SIGNALLED = {"SIGINT": 130, "SIGTERM": 143}
 FileArg = Annotated[Path, typer.Argument(help="Scenario file (YAML).")]
 
 
-def _load(path: Path, *, serving: bool = False):
+def _load(path: Path, *, serving: bool = False, planning: bool = False):
     from emulator.cli.license_cmd import exchanged_keys
 
     try:
-        loaded = load_scenario(path, load_issuer_secret().value, serving=serving)
+        loaded = load_scenario(path, load_issuer_secret().value, serving=serving, planning=planning)
     except ScenarioError as exc:
         raise UserError(str(exc)) from None
     loaded.revoked = exchanged_keys(None)
@@ -91,6 +91,9 @@ def run(
         "serial:///dev/ttyUSB0?baudrate=9600 (repeatable, one per unit).")] = None,
     progress: Annotated[bool | None, typer.Option("--progress/--no-progress",
                                                   help="Progress bar (default: when stderr is a terminal).")] = None,
+    workers: Annotated[int, typer.Option("--workers", min=1, max=256, help="Run the units in this many processes "
+                                         "(virtual time; networks stay whole, fleets are split; the same totals "
+                                         "for any number).")] = 1,
     json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON instead of tables.")] = False,
 ) -> None:
     """Run a scenario and report what the licenses allowed (exit codes: RUN_HELP)."""
@@ -100,7 +103,7 @@ def run(
         raise UserError(f"--max-lag: {exc}") from None
     if not 0 < max_lag_s < float("inf"):
         raise UserError("--max-lag: must be more than 0 seconds")
-    loaded = _load(file)
+    loaded = _load(file, planning=workers > 1)  # (the workers build the units: a fleet's first copy is checked here)
     for choice in feature_key or []:
         _use_feature_key(loaded, choice)
     if smdr is not None:
@@ -130,10 +133,21 @@ def run(
                          handle_signals=True, smdr_path=smdr)
     from emulator.smdr.output import SmdrFileError
 
-    try:
-        result = asyncio.run(_run_with_progress(loaded, options, show_progress))
-    except (EventsWriteError, SmdrFileError) as exc:
-        raise UserError(exc.strerror) from None
+    if workers > 1:
+        given = [name for name, value in (("--realtime", realtime), ("--events", events), ("--smdr", smdr),
+                                          ("--plot", plot_file), ("--feature-key", feature_key)) if value]
+        if given or loaded.scenario.replay:
+            raise UserError(f"--workers: runs in virtual time, without {', '.join(given) or 'a replay'}; "
+                            "give --workers 1 for those")
+        from emulator.licensing.issuer_secret import load_issuer_secret
+        from emulator.scenario.shards import run_in_shards
+
+        result = run_in_shards(loaded, workers, secret=load_issuer_secret().value, seed=seed)
+    else:
+        try:
+            result = asyncio.run(_run_with_progress(loaded, options, show_progress))
+        except (EventsWriteError, SmdrFileError) as exc:
+            raise UserError(exc.strerror) from None
     if report is not None:
         _write_atomically(report, json.dumps(result.data, indent=2, default=str) + "\n")
     if plot_file is not None:

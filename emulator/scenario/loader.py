@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import dataclasses
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from emulator.config import UnitConfig
 from emulator.licensing import KeyAuthority, SerialNumberError
 from emulator.licensing.key_signing import DEVELOPMENT_SECRET, RunLocalAuthority
 from emulator.licensing.issuer import IssueError, order_keys
+from firmware_models import load_release
 from emulator.runtime.network import NetworkConfigError, split_party, validate_network
 from emulator.scenario.schema import LicenseSpec, Scenario, ScenarioUnit
 
@@ -60,10 +62,21 @@ class LoadedScenario:
     """What `ipo-emu replay` left out of the plan (its timeline keys that were there)."""
     copies: dict[str, list[str]] = dataclasses.field(default_factory=dict)
     """A fleet's name (a unit with count) -> the names of its copies."""
+    fleet_sizes: dict[str, int] = dataclasses.field(default_factory=dict)
+    """A fleet's name -> its number of copies in the whole scenario (a shard runs some of them)."""
+    unit_order: list[str] = dataclasses.field(default_factory=list)
+    """Every unit's name, fleets' copies included, in the file's order (whatever was built)."""
 
     def units_named(self, name: str) -> list[str]:
-        """The units a name stands for: a fleet's copies, or the one unit."""
-        return self.copies.get(name) or [name]
+        """The units a name stands for: a fleet's copies (in this shard), or the one unit."""
+        return self.copies[name] if name in self.copies else [name]
+
+    def ordinal(self, unit: str) -> tuple[int, int]:
+        """(a fleet copy's number from 1, the fleet's size); (1, 1) for a unit of its own."""
+        fleet, _, number = unit.rpartition("-")
+        if fleet in self.copies and number.isdigit():
+            return int(number), self.fleet_sizes.get(fleet, len(self.copies[fleet]))
+        return 1, 1
 
 
 SERVE_DEFAULT_DURATION = "3650d"
@@ -71,7 +84,8 @@ SERVE_DEFAULT_DURATION = "3650d"
 
 
 def load_scenario(path: str | Path, issuer_secret: bytes | None = None, *, serving: bool = False,
-                  replay: list[dict] | None = None) -> LoadedScenario:
+                  replay: list[dict] | None = None, only: set[str] | None = None,
+                  planning: bool = False) -> LoadedScenario:
     """Read and check a scenario file: a regular file of at most SCENARIO_MAX_BYTES.
 
     issuer_secret: the secret keys written in the scenario are checked against (default:
@@ -85,7 +99,7 @@ def load_scenario(path: str | Path, issuer_secret: bytes | None = None, *, servi
         text = read_text(path, "scenario", SCENARIO_MAX_BYTES)
     except InputError as exc:
         raise ScenarioError(str(exc).removeprefix("scenario ")) from None
-    return parse_scenario(text, path, issuer_secret, serving=serving, replay=replay)
+    return parse_scenario(text, path, issuer_secret, serving=serving, replay=replay, only=only, planning=planning)
 
 
 PLAN_TIMELINE_KEYS = ("start", "duration", "events", "traffic", "replay")
@@ -93,7 +107,12 @@ PLAN_TIMELINE_KEYS = ("start", "duration", "events", "traffic", "replay")
 
 
 def parse_scenario(text: str, path: Path, issuer_secret: bytes | None = None, *,
-                   serving: bool = False, replay: list[dict] | None = None) -> LoadedScenario:
+                   serving: bool = False, replay: list[dict] | None = None,
+                   only: set[str] | None = None, planning: bool = False) -> LoadedScenario:
+    """only: build just these units (one shard of a run over processes; the whole file was
+    checked by the parent already, so references are not checked again).
+    planning: check the whole file, but build a fleet's first copy only (its other copies
+    differ in their serial alone, checked apart): what a run over processes plans with."""
     secret = DEVELOPMENT_SECRET if issuer_secret is None else issuer_secret
     authority = RunLocalAuthority(KeyAuthority(secret), secret, text.encode("utf-8"))
     try:
@@ -125,8 +144,15 @@ def parse_scenario(text: str, path: Path, issuer_secret: bytes | None = None, *,
     units = []
     trials: dict[tuple[str, str], str] = {}
     copies: dict[str, list[str]] = {}
+    order: list[str] = []
     for i, template in enumerate(scenario.units):
-        for unit in _fleet(template, copies):
+        fleet = _fleet(template, copies)
+        order += [u.name for u in fleet]
+        for unit in fleet:
+            if only is not None and unit.name not in only:
+                continue
+            if planning and template.count is not None and unit is not fleet[0]:
+                continue
             try:
                 keys = _license_keys(scenario, unit, i, authority, path, root, trials)
                 units.append(unit.to_config(keys))
@@ -136,15 +162,24 @@ def parse_scenario(text: str, path: Path, issuer_secret: bytes | None = None, *,
             except ValidationError as exc:
                 problems += _lines(path, root, exc, prefix=("units", i))
                 break
-    names = [u.name for u in units]
-    clash = next((n for n in copies for c in copies[n] if names.count(c) > 1), None)
+    seen = Counter(order)
+    clash = next((n for n in copies for c in copies[n] if seen[c] > 1), None)
     if clash is not None:
         problems.append(_located(path, root, f"units: a copy of fleet {clash!r} has the name of another unit"))
+    if planning and not problems:
+        problems += [_located(path, root, p) for p in _fleet_serial_overlaps(scenario, units)]
     if not problems:
         try:
             validate_network(units)
         except NetworkConfigError as exc:
             problems.append(_located(path, root, str(exc)))
+    if only is not None:
+        copies = {fleet: [c for c in names_ if c in only] for fleet, names_ in copies.items()}
+        fleet_sizes = {fleet: template.count for template in scenario.units if (fleet := template.name) in copies}
+        if problems:
+            raise ScenarioError(problems)
+        return LoadedScenario(path, scenario, units, authority, trials=trials, histories=histories,
+                              left_out=left_out, copies=copies, fleet_sizes=fleet_sizes, unit_order=order)
     if not problems:
         first = {names_[0]: name for name, names_ in copies.items()}
         in_fleets = {c for names_ in copies.values() for c in names_}
@@ -154,7 +189,7 @@ def parse_scenario(text: str, path: Path, issuer_secret: bytes | None = None, *,
     if problems:
         raise ScenarioError(problems)
     return LoadedScenario(path, scenario, units, authority, trials=trials, histories=histories, left_out=left_out,
-                          copies=copies)
+                          copies=copies, fleet_sizes={f: len(c) for f, c in copies.items()}, unit_order=order)
 
 
 def _fleet(template: ScenarioUnit, copies: dict[str, list[str]]) -> list[ScenarioUnit]:
@@ -168,6 +203,27 @@ def _fleet(template: ScenarioUnit, copies: dict[str, list[str]]) -> list[Scenari
            for c in range(1, template.count + 1)]
     copies[template.name] = [u.name for u in out]
     return out
+
+
+def _fleet_serial_overlaps(scenario: Scenario, built: list[UnitConfig]) -> list[str]:
+    """Without building every copy: a fleet's serials (a range) must meet no other unit's."""
+    ranges = []
+    for template in scenario.units:
+        if template.count is not None:
+            base = int(template.feature_key.partition(":")[2])
+            ranges.append((template.name, base, base + template.count))
+    singles = [(u.name, int(serial)) for u in built if (serial := _virtual_serial(u.feature_key) or "").isdigit()
+               and not any(u.name.startswith(f"{name}-") for name, _, _ in ranges)]
+    problems = []
+    for i, (name, low, high) in enumerate(ranges):
+        for other, serial in singles:
+            if low <= serial < high:
+                problems.append(f"units: unit {other!r} has the serial {serial} of a copy of fleet {name!r}; "
+                                "each unit needs its own feature key [S1]")
+        for other, low2, high2 in ranges[i + 1:]:
+            if low < high2 and low2 < high:
+                problems.append(f"units: fleets {name!r} and {other!r} share feature key serials")
+    return problems
 
 
 def _check_fleet_references(scenario: Scenario, copies: dict[str, list[str]], path: Path, root: yaml.Node,
@@ -242,7 +298,7 @@ def _license_keys(scenario: Scenario, unit: ScenarioUnit, i: int, authority: Run
     """Keys for a unit's license entries (unit i of the file, or one of its copies). A trial is
     issued once per feature and serial, in a scenario as by the issuer (`trials` remembers
     where each was issued)."""
-    release = unit.to_config([]).release_data()
+    release = load_release(unit.release)
     keys: list[str] = []
     problems: list[str] = []
     for j, entry in enumerate(unit.licenses):

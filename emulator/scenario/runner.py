@@ -343,10 +343,9 @@ class ScenarioRunner:
 
     async def _play(self, index: int, event: Event) -> None:
         name = self.scenario.unit_name(event.unit)
-        names = self.loaded.units_named(name)
+        names = [n for n in self.loaded.units_named(name) if n in self.network.units]  # (this shard's)
         for unit_name in names:  # a fleet's event happens on every copy
-            await self._play_on(index, event, unit_name, "" if len(names) == 1 and unit_name == name else
-                                f"@{unit_name}")
+            await self._play_on(index, event, unit_name, "" if unit_name == name else f"@{unit_name}")
 
     async def _play_on(self, index: int, event: Event, unit_name: str, suffix: str) -> None:
         """suffix: on a fleet's copy, its call ids end with @<copy> (each copy has its own calls)."""
@@ -406,15 +405,18 @@ class ScenarioRunner:
 
     def _add_traffic(self, index: int, traffic: Traffic) -> None:
         name = self.scenario.unit_name(traffic.unit)
-        copies = self.loaded.copies.get(name)
-        for ordinal, unit_name in enumerate(copies or [name], 1):  # on a fleet: a source of its own on every copy
+        fleet = name in self.loaded.copies
+        for unit_name in self.loaded.units_named(name):  # on a fleet: a source of its own on every copy
+            if unit_name not in self.network.units:
+                continue  # another shard's
+            ordinal, size = self.loaded.ordinal(unit_name)
             # drawn from the seed, the source and the copy's number: copy 7 makes the same calls in
             # any fleet, and however the fleet is split up
-            rng_key = f"{self.seed}/{traffic.name}" + (f"/{ordinal}" if copies else "")
+            rng_key = f"{self.seed}/{traffic.name}" + (f"/{ordinal}" if fleet else "")
             # call ids: source i from (i + 1) x 10^12, each copy its own share of that block (5 x 10^9
             # ids a copy in a fleet of 200), so a call id names one call in the whole run (events,
             # SMDR and MQTT key by it)
-            id_offset = (index + 1) * 10**12 + (ordinal - 1) * (10**12 // len(copies or [name]))
+            id_offset = (index + 1) * 10**12 + (ordinal - 1) * (10**12 // size)
             self._add_source(traffic, unit_name, random.Random(rng_key), id_offset)
 
     def _add_source(self, traffic: Traffic, unit_name: str, rng: random.Random, id_offset: int) -> None:
@@ -597,7 +599,7 @@ class ScenarioRunner:
                 "carried_erlangs": None if self.interrupted else
                 sum(x.carried_s for x in sources) / n / max(1e-9, reached - begin),
                 "rejections": [{"reason": r, "detail": d, "count": c} for (r, d), c in sorted(rejections.items())],
-                "sizing": {"grade_of_service": grade, "channels_needed": _channels_needed(busy, grade)},
+                "sizing": {"grade_of_service": grade, "channels_needed": channels_needed(busy, grade)},
                 "all_refused_intended": spec.all_refused,
                 "after_warm_up": {"blocked": round(sum(r * n for r, n in parts)), "counted": sum(n for _, n in parts),
                                   "warm_up_share": WARM_UP_FRACTION},
@@ -616,11 +618,7 @@ class ScenarioRunner:
                             f"(p99 {lag['p99_ms']:.1f} ms; limit {self.options.max_lag_s * 1000:g} ms). Decisions "
                             f"are those of the same events in time order, but the run did not keep real time")
         warnings += self._smdr_warnings()
-        warnings += [f"traffic {t['name']}: all {t['attempts']:,} attempts were refused "
-                    f"({refusals_text(t['rejections'])}); mark it all_refused: true if that is the point"
-                    for t in traffic if t["attempts"] and not t["admitted"] and not t["all_refused_intended"]]
-        warnings += [f"traffic {t['name']}: marked all_refused but {t['admitted']:,} of {t['attempts']:,} "
-                     f"attempts were admitted" for t in traffic if t["all_refused_intended"] and t["admitted"]]
+        warnings += traffic_warnings(traffic)
         return {
             "warnings": warnings,
             "development_issuer_secret": self.loaded.authority.is_development,
@@ -677,13 +675,22 @@ def call_row(history, call: int, replay: HistoryReplay) -> dict:
             "refused_at_segment": segment or None}
 
 
+def traffic_warnings(traffic: list[dict]) -> list[str]:
+    """A source all of whose attempts were refused, unless it says that is the point (and the reverse)."""
+    return ([f"traffic {t['name']}: all {t['attempts']:,} attempts were refused "
+             f"({refusals_text(t['rejections'])}); mark it all_refused: true if that is the point"
+             for t in traffic if t["attempts"] and not t["admitted"] and not t["all_refused_intended"]]
+            + [f"traffic {t['name']}: marked all_refused but {t['admitted']:,} of {t['attempts']:,} "
+               f"attempts were admitted" for t in traffic if t["all_refused_intended"] and t["admitted"]])
+
+
 def refusals_text(rejections: list[dict]) -> str:
     """"reason/detail count, ..." for the report and its warnings ("-" when there are none)."""
     return ", ".join(f"{r['reason']}{'/' + r['detail'] if r['detail'] else ''} {r['count']:,}"
                      for r in rejections) or "-"
 
 
-def _channels_needed(erlangs: float, grade: float) -> int | None:
+def channels_needed(erlangs: float, grade: float) -> int | None:
     """Erlang-B sizing of a traffic source; None when beyond what sizing computes (MAX_CHANNELS)."""
     if not erlangs:
         return 0

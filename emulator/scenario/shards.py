@@ -1,0 +1,129 @@
+"""A run split over processes (ipo-emu run --workers N): shards of units, run apart, merged.
+
+Units that share nothing run apart without changing what any of them decides: a Small
+Community Network (units joined by lines or a central voicemail) always stays in one shard,
+and a fleet's copies are spread over the shards in runs of consecutive copies. Each copy
+draws its calls from the seed, the source and its own number, so every unit's figures, and
+hence the totals, are the same for any number of workers.
+
+Each worker loads the scenario file itself (the same file, secret and seed give the same
+keys) and runs its shard on a virtual clock; the parent merges the shards' reports and
+judges the expectations on the merged figures (judging.py), as for one process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+from collections import Counter
+from concurrent.futures import ProcessPoolExecutor
+
+from emulator.runtime.network import networks_of
+from emulator.scenario.judging import judge_all
+from emulator.scenario.loader import LoadedScenario
+from emulator.scenario.runner import RunOptions, RunResult, ScenarioRunner, channels_needed, traffic_warnings
+
+MAX_WORKERS = 256
+
+
+def plan_shards(loaded: LoadedScenario, workers: int) -> list[list[str]]:
+    """Unit names per shard: networks whole, fleets cut into runs of copies, balanced by units."""
+    in_fleet = {c for copies in loaded.copies.values() for c in copies}
+    groups: list[list[str]] = []
+    for network in networks_of([u for u in loaded.units if u.name not in in_fleet]):
+        groups.append([u.name for u in network])
+    for copies in loaded.copies.values():
+        size = -(-len(copies) // workers)
+        groups += [copies[i:i + size] for i in range(0, len(copies), size)]
+    shards: list[list[str]] = [[] for _ in range(workers)]
+    for group in sorted(groups, key=len, reverse=True):
+        min(shards, key=len).extend(group)
+    order = {name: i for i, name in enumerate(loaded.unit_order)}
+    return [sorted(shard, key=order.__getitem__) for shard in shards if shard]
+
+
+def run_shard(path: str, secret: bytes | None, revoked: dict, names: list[str], seed: int | None) -> dict:
+    """In a worker process: this shard's report (without samples)."""
+    from emulator.scenario.loader import load_scenario
+
+    shard = load_scenario(path, secret, only=set(names))  # (only its own units: keys issued, configs built)
+    shard.revoked = revoked
+    result = asyncio.run(ScenarioRunner(shard, RunOptions(seed=seed)).run())
+    return {k: v for k, v in result.data.items() if k not in ("samples", "expectations", "passed")}
+
+
+def run_in_shards(loaded: LoadedScenario, workers: int, *, secret: bytes | None, seed: int | None) -> RunResult:
+    """Called with no event loop running: workers are forked where the platform can (they
+    start with everything imported), else spawned."""
+    shards = plan_shards(loaded, workers)
+    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+    with ProcessPoolExecutor(max_workers=len(shards), mp_context=multiprocessing.get_context(method)) as pool:
+        futures = [pool.submit(run_shard, str(loaded.path), secret, loaded.revoked, shard, seed) for shard in shards]
+        parts = [future.result() for future in futures]
+    data = merge(loaded, parts)
+    data["workers"] = {"count": len(shards), "units_per_worker": [len(s) for s in shards]}
+    expectations = judge_all(loaded.scenario, loaded.units_named, data)
+    data["expectations"] = [{"text": r.text, "ok": r.ok, "actual": r.actual, "expected": r.expected}
+                            for r in expectations]
+    data["passed"] = all(r.ok for r in expectations)
+    return RunResult(data, expectations)
+
+
+def merge(loaded: LoadedScenario, parts: list[dict]) -> dict:
+    """One report from the shards' reports: units in the file's order, a traffic source's
+    counts added up over the shards and its per-copy erlangs averaged by copies."""
+    order = {name: i for i, name in enumerate(loaded.unit_order)}
+    units = sorted((u for p in parts for u in p["units"]), key=lambda u: order[u["name"]])
+    rows: dict[str, list[dict]] = {}
+    for part in parts:
+        for row in part["traffic"]:
+            rows.setdefault(row["name"], []).append(row)
+    grade = loaded.scenario.sizing.grade_of_service
+    traffic = []
+    for spec in loaded.scenario.traffic:
+        shard_rows = rows.get(spec.name, [])
+        traffic.append(_merge_rows(spec.name, loaded.scenario.unit_name(spec.unit), shard_rows, grade,
+                                   spec.all_refused))
+    counts: Counter[str] = Counter()
+    for part in parts:
+        counts.update(part["expectation_counts"])
+    first = parts[0]
+    warnings = list(dict.fromkeys(w for p in parts for w in p["warnings"] if not w.startswith("traffic ")))
+    lag_free = all(p["kept_up"] for p in parts)
+    return {**first, "units": units, "traffic": traffic, "expectation_counts": dict(counts),
+            "warnings": warnings + traffic_warnings(traffic), "kept_up": lag_free,
+            "interrupted": next((p["interrupted"] for p in parts if p["interrupted"]), None),
+            "wall_s": max(p["wall_s"] for p in parts), "callbacks": sum(p["callbacks"] for p in parts),
+            "events_written": None, "samples": {"t": []}, "file": str(loaded.path),
+            "fleets": {name: {"copies": len(c), "first": c[0], "last": c[-1]} for name, c in loaded.copies.items()}}
+
+
+def _merge_rows(name: str, unit: str, rows: list[dict], grade: float, all_refused: bool) -> dict:
+    copies = sum(r["copies"] for r in rows) or 1
+    total = {k: sum(r[k] for r in rows) for k in ("attempts", "admitted", "rejected", "busy", "blocked")}
+    rejections: Counter[tuple[str, str]] = Counter()
+    for r in rows:
+        for j in r["rejections"]:
+            rejections[(j["reason"], j["detail"])] += j["count"]
+
+    def per_copy(key: str) -> float | None:
+        if any(r[key] is None for r in rows):
+            return None
+        return sum(r[key] * r["copies"] for r in rows) / copies
+
+    busy = per_copy("busy_erlangs") or 0.0
+    counted = total["attempts"] - total["busy"]
+    needed = channels_needed(busy, grade)
+    return {"name": name, "unit": unit, "copies": copies, **total,
+            "blocking": total["blocked"] / counted if counted else 0.0,
+            "busy_ratio": total["busy"] / total["attempts"] if total["attempts"] else 0.0,
+            "offered_erlangs": per_copy("offered_erlangs") or 0.0, "busy_erlangs": busy,
+            "carried_erlangs": per_copy("carried_erlangs"),
+            "rejections": [{"reason": r, "detail": d, "count": n} for (r, d), n in sorted(rejections.items())],
+            "sizing": {"grade_of_service": grade, "channels_needed": needed}, "all_refused_intended": all_refused,
+            "after_warm_up": {"blocked": sum(r["after_warm_up"]["blocked"] for r in rows),
+                              "counted": sum(r["after_warm_up"]["counted"] for r in rows),
+                              "warm_up_share": rows[0]["after_warm_up"]["warm_up_share"] if rows else 0.0}}
+
+
+__all__ = ["MAX_WORKERS", "merge", "plan_shards", "run_in_shards"]
