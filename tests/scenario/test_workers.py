@@ -101,3 +101,13 @@ def test_planning_checks_a_fleet_without_building_every_copy(tmp_path):
     path.write_text(FLEET.format(count=50).replace("virtual:49999999", "virtual:40000042"))
     with pytest.raises(ScenarioError, match="unit 'hq' has the serial 40000042 of a copy of fleet 'shop'"):
         load_scenario(path, planning=True)
+
+
+def test_the_readme_fleet_line_is_the_one_tested_here():
+    import re
+    import shlex
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    (line,) = re.search(r"## Fleets\n\n```sh\n(.*?)```", readme, re.S).group(1).strip().splitlines()
+    assert shlex.split(line.split("  #")[0]) == ["ipo-emu", "run", "scenarios/fleet-of-shops.yaml", "--workers", "2"]
