@@ -6,7 +6,7 @@ and a fleet's copies are spread over the shards in runs of consecutive copies. E
 draws its calls from the seed, the source and its own number, so every unit's figures, and
 hence the totals, are the same for any number of workers.
 
-Each worker loads the scenario file itself (the same file, secret and seed give the same
+Each worker loads the scenario file itself (the same file, secret and random seed give the same
 keys) and runs its shard on a virtual clock; the parent merges the shards' reports and
 judges the expectations on the merged figures (judging.py), as for one process.
 """
