@@ -176,6 +176,11 @@ def exit_for(result) -> None:
         note(f"the run fell behind real time (callbacks up to {lag['max_ms']:.1f} ms late, limit "
              f"{lag['limit_ms']:g} ms): its timing cannot be trusted")
         raise typer.Exit(EXIT_FELL_BEHIND)
+    violations = result.data.get("invariants", {}).get("violations", [])
+    if violations:
+        note(f"{len(violations)} invariant{'s' if len(violations) > 1 else ''} violated (the run cannot be trusted): "
+             + "; ".join(violations[:3]))
+        raise typer.Exit(EXIT_EXPECTATIONS_FAILED)
     if not result.passed:
         failed = [e for e in result.expectations if not e.ok]
         note(f"{len(failed)} of {len(result.expectations)} expectations failed: "
@@ -418,7 +423,7 @@ def events_cmd(
 
 
 RUN_HELP = ("Run a scenario and report what the licenses allowed.\n\n"
-            "Exit codes: 0 every expectation holds; 1 one failed; 2 invalid input; 3 a --realtime run fell "
+            "Exit codes: 0 every expectation holds; 1 one failed, or an invariant was violated; 2 invalid input; 3 a --realtime run fell "
             "behind real time; 130/143 interrupted by SIGINT/SIGTERM (the report of the time simulated so far "
             "is still written).")
 

@@ -28,7 +28,7 @@ class CountedPool:
     committed (see take_all).
     """
 
-    __slots__ = ("pool_id", "effective", "in_use", "peak", "refusals", "_refusal", "time_sum", "pinned")
+    __slots__ = ("pool_id", "effective", "in_use", "peak", "refusals", "_refusal", "time_sum", "pinned", "ceiling")
 
     def __init__(self, pool_id: str, limit: int = 0, refusal: Reason = Reason.NOT_LICENSED) -> None:
         self.pool_id = pool_id
@@ -39,6 +39,8 @@ class CountedPool:
         self._refusal = refusal
         self.time_sum = 0.0  # release times minus acquire times, one term per instance
         self.pinned: int | None = None
+        self.ceiling = limit
+        """The highest limit the pool has had: its peak can never be above it (an invariant)."""
 
     def try_acquire(self, now: float, count: int = 1) -> Reason | None:
         """Take count instances at `now`; None when granted, else the reason for refusing."""
@@ -90,6 +92,7 @@ class CountedPool:
             raise ValueError(f"limit must be >= 0, got {limit}")
         self._refusal = refusal
         self.effective = limit if self.pinned is None else self.pinned
+        self.ceiling = max(self.ceiling, self.effective)
 
     def pin(self, limit: int) -> None:
         """What if this pool had `limit` instances, whatever licenses and hardware say: for
@@ -97,6 +100,7 @@ class CountedPool:
         if limit < 0:
             raise ValueError(f"limit must be >= 0, got {limit}")
         self.pinned = self.effective = limit
+        self.ceiling = max(self.ceiling, limit)
 
 
 class LicensePool(CountedPool):
@@ -124,6 +128,7 @@ class LicensePool(CountedPool):
         total = licensed + free
         cap = self.capacity
         self.effective = total if cap is None else min(total, cap)
+        self.ceiling = max(self.ceiling, self.effective)
         if self.effective == 0:
             self._refusal = empty_reason
         elif cap is not None and total > cap:

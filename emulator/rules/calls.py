@@ -77,6 +77,25 @@ class CallTable:
         """Every pool a call offered so far needed (or would have): what sizing looks at."""
         return {pool.pool_id for route in self._routes.values() for pool in route[_ADMIT] or ()}
 
+    def held(self) -> Counter[str]:
+        """Instances of each pool the active calls and conference members hold, from their own
+        records: what the pools' in_use must equal (an invariant a run checks at its end)."""
+        held: Counter[str] = Counter()
+        for call in self.active.values():
+            if type(call) is list:
+                route = call[ROUTE]
+                if call[SETUP_VCM] + call[ON_HOLD]:
+                    held[self.vcm.pool_id] += call[SETUP_VCM] + call[ON_HOLD]
+            else:
+                route = call
+            for pool in route[_POOLS]:
+                held[pool.pool_id] += 1
+        for members in self.conferences.values():
+            for pools in members.values():
+                for pool in pools:
+                    held[pool.pool_id] += 1
+        return held
+
     def reached(self, call_id: object) -> str:
         """The party a call reached (for a call to a hunt group: the member)."""
         return self.plan_of(call_id).b.name

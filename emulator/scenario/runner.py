@@ -30,6 +30,7 @@ from emulator.scenario.replay_input import device_parties
 from firmware_models import hardware_catalogue
 from emulator.runtime.traffic import CallSource
 from emulator.scenario.loader import LoadedScenario, license_keys_for
+from emulator.scenario.invariants import check as check_invariants
 from emulator.scenario.judging import ExpectationResult, judge_all
 from emulator.scenario.schema import Event, Replay, Traffic
 from emulator.scenario.sizing import channels_for
@@ -74,7 +75,8 @@ class RunResult:
 
     @property
     def passed(self) -> bool:
-        return all(e.ok for e in self.expectations)
+        """Every expectation holds and no invariant was violated."""
+        return all(e.ok for e in self.expectations) and not self.data.get("invariants", {}).get("violations")
 
 
 class EventsWriteError(OSError):
@@ -307,10 +309,15 @@ class ScenarioRunner:
             await self.smdr.close()
         await self.network.stop()
         data = self._results(wall)
+        violations = check_invariants(self.network, data)
+        data["invariants"] = {"units_checked": len(self.network.units), "violations": violations}
         expectations = judge_all(self.scenario, self.loaded.units_named, data) if judge else []
         data["expectations"] = [{"text": r.text, "ok": r.ok, "actual": r.actual, "expected": r.expected}
                                 for r in expectations]
-        data["passed"] = all(r.ok for r in expectations)
+        data["passed"] = all(r.ok for r in expectations) and not violations
+        if violations:
+            data["warnings"].append(f"{len(violations)} invariant{'s' if len(violations) > 1 else ''} violated: "
+                                    + "; ".join(violations[:5]) + (" …" if len(violations) > 5 else ""))
         return RunResult(data, expectations, self.replays)
 
     async def run_clock(self) -> None:

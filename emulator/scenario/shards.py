@@ -49,7 +49,7 @@ def run_shard(path: str, secret: bytes | None, revoked: dict, names: list[str], 
     shard = load_scenario(path, secret, only=set(names))  # (only its own units: keys issued, configs built)
     shard.revoked = revoked
     result = asyncio.run(ScenarioRunner(shard, RunOptions(seed=seed)).run())
-    return {k: v for k, v in result.data.items() if k not in ("samples", "expectations", "passed")}
+    return {k: v for k, v in result.data.items() if k not in ("samples", "expectations")}
 
 
 def run_in_shards(loaded: LoadedScenario, workers: int, *, secret: bytes | None, seed: int | None) -> RunResult:
@@ -65,7 +65,7 @@ def run_in_shards(loaded: LoadedScenario, workers: int, *, secret: bytes | None,
     expectations = judge_all(loaded.scenario, loaded.units_named, data)
     data["expectations"] = [{"text": r.text, "ok": r.ok, "actual": r.actual, "expected": r.expected}
                             for r in expectations]
-    data["passed"] = all(r.ok for r in expectations)
+    data["passed"] = all(r.ok for r in expectations) and not data["invariants"]["violations"]
     return RunResult(data, expectations)
 
 
@@ -89,8 +89,10 @@ def merge(loaded: LoadedScenario, parts: list[dict]) -> dict:
         counts.update(part["expectation_counts"])
     first = parts[0]
     warnings = list(dict.fromkeys(w for p in parts for w in p["warnings"] if not w.startswith("traffic ")))
+    invariants = {"units_checked": sum(p["invariants"]["units_checked"] for p in parts),
+                  "violations": [v for p in parts for v in p["invariants"]["violations"]]}
     lag_free = all(p["kept_up"] for p in parts)
-    return {**first, "units": units, "traffic": traffic, "expectation_counts": dict(counts),
+    return {**first, "units": units, "traffic": traffic, "expectation_counts": dict(counts), "invariants": invariants,
             "warnings": warnings + traffic_warnings(traffic), "kept_up": lag_free,
             "interrupted": next((p["interrupted"] for p in parts if p["interrupted"]), None),
             "wall_s": max(p["wall_s"] for p in parts), "callbacks": sum(p["callbacks"] for p in parts),
