@@ -30,6 +30,7 @@ class LazyGroup(typer.core.TyperGroup):
         "schema": ("emulator.cli.scenario_cmd", "schema", "Write the JSON Schema of scenario files."),
         "size": ("emulator.cli.scenario_cmd", "size", "Recommend SIP trunk and VCM channels for a load (Erlang-B)."),
         "events": ("emulator.cli.scenario_cmd", "events", "Read an --events file back and count its events."),
+        "load": ("emulator.cli.load_cmd", "load", "Load-test license enforcement: fleets, processes, CSV, gates."),
         "replay": ("emulator.cli.replay_cmd", "replay", "Replay a site's SMDR export against a license plan."),
         "smdr": ("emulator.cli.smdr_cmd", None, "SMDR call records: receive a unit's live feed."),
         "serve": ("emulator.cli.serve_cmd", "serve", "Run units on the wall clock, served over MQTT until stopped."),

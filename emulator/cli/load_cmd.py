@@ -1,0 +1,84 @@
+"""`ipo-emu load`: a scenario as a load test of license enforcement, with CI gates."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from emulator.cli.output import UserError, console, note, print_json
+from emulator.cli.scenario_cmd import (
+    _load,
+    _run_with_progress,
+    _tell_about_development_secrets,
+    _writable,
+    _write_atomically,
+    exit_for,
+)
+from emulator.scenario.report import render
+from emulator.scenario.runner import RunOptions
+
+EXIT_GATE_FAILED = 4
+
+app = typer.Typer(add_completion=False)
+
+
+@app.command("load", help="Load-test license enforcement with a scenario (fleets, several processes), write CSV, "
+                          "and fail on gates. Exit codes: as ipo-emu run, and 4 when a --max-* gate failed.")
+def load(
+    file: Annotated[Path, typer.Argument(help="Scenario file (YAML); fleets with count: make load.")],
+    workers: Annotated[int, typer.Option("--workers", min=1, max=256, help="Processes to run the units in.")] = 1,
+    seed: Annotated[int | None, typer.Option("--seed", help="Override the scenario's seed.")] = None,
+    csv_prefix: Annotated[Path | None, typer.Option("--csv", help="Write PREFIX_stats.csv, PREFIX_refusals.csv and "
+                                                    "(one process) PREFIX_history.csv.")] = None,
+    report: Annotated[Path | None, typer.Option("--report", help="Write the report as JSON here.")] = None,
+    max_blocking: Annotated[float | None, typer.Option("--max-blocking", min=0.0, max=1.0, help="Fail (exit 4) "
+                                                       "when a traffic source blocked more than this share.")] = None,
+    progress: Annotated[bool | None, typer.Option("--progress/--no-progress",
+                                                  help="Progress bar (default: when stderr is a terminal).")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON instead of tables.")] = False,
+) -> None:
+    if csv_prefix is not None:
+        _writable(Path(f"{csv_prefix}_stats.csv"), "--csv")
+    _writable(report, "--report")
+    loaded = _load(file, planning=workers > 1)
+    if loaded.scenario.replay and workers > 1:
+        raise UserError("--workers: a replay runs in one process; give --workers 1")
+    if workers > 1:
+        from emulator.licensing.issuer_secret import load_issuer_secret
+        from emulator.scenario.shards import run_in_shards
+
+        result = run_in_shards(loaded, workers, secret=load_issuer_secret().value, seed=seed)
+    else:
+        show = sys.stderr.isatty() if progress is None else progress
+        result = asyncio.run(_run_with_progress(loaded, RunOptions(seed=seed, handle_signals=True), show))
+    data = result.data
+    gates = []
+    if max_blocking is not None:
+        gates = [f"traffic {t['name']} blocked {t['blocking']:.4f} > --max-blocking {max_blocking:g}"
+                 for t in data["traffic"] if t["blocking"] > max_blocking]
+    data["gates"] = {"max_blocking": max_blocking, "failed": gates}
+    if csv_prefix is not None:
+        from emulator.scenario.csv_report import write_csv
+
+        try:
+            for path in write_csv(csv_prefix, data):
+                note(f"wrote {path}")
+        except OSError as exc:
+            raise UserError(f"--csv {csv_prefix}: cannot write: {exc.strerror or exc}") from None
+    if report is not None:
+        _write_atomically(report, json.dumps({k: v for k, v in data.items() if k != "samples"}, indent=2,
+                                             default=str) + "\n")
+    if json_out:
+        print_json({k: v for k, v in data.items() if k != "samples"})
+    else:
+        render(result, console())
+    _tell_about_development_secrets(loaded)
+    exit_for(result)
+    if gates:
+        note(f"{len(gates)} gate{'s' if len(gates) > 1 else ''} failed: " + "; ".join(gates))
+        raise typer.Exit(EXIT_GATE_FAILED)

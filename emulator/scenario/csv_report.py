@@ -1,0 +1,76 @@
+"""A run's figures as CSV, for the spreadsheets and dashboards load testers already use
+(ipo-emu load --csv PREFIX). Columns are documented in docs/load.md; every value is one the
+report has (a fleet's pools: the highest peak and the mean over its copies)."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from emulator.output_files import write_whole
+
+STATS_COLUMNS = ("kind", "name", "unit", "copies", "attempts", "admitted", "rejected", "busy", "blocked", "blocking",
+                 "offered_erlangs", "carried_erlangs", "effective", "peak", "mean_in_use", "refused")
+REFUSAL_COLUMNS = ("unit", "reason", "detail", "count")
+
+
+def stats_rows(data: dict) -> list[dict]:
+    rows = [{"kind": "traffic", "name": t["name"], "unit": t["unit"], "copies": t["copies"], "attempts": t["attempts"],
+             "admitted": t["admitted"], "rejected": t["rejected"], "busy": t["busy"], "blocked": t["blocked"],
+             "blocking": f"{t['blocking']:.6f}", "offered_erlangs": f"{t['offered_erlangs']:.4f}",
+             "carried_erlangs": "" if t["carried_erlangs"] is None else f"{t['carried_erlangs']:.4f}",
+             "refused": t["rejected"]} for t in data["traffic"]]
+    for group, units in _groups(data).items():
+        pools: dict[str, list[dict]] = {}
+        for unit in units:
+            for pool in unit["pools"]:
+                pools.setdefault(pool["pool"], []).append(pool)
+        for pool_id, entries in pools.items():
+            rows.append({"kind": "pool", "name": pool_id, "unit": group, "copies": len(units),
+                         "effective": max(p["effective"] for p in entries), "peak": max(p["peak"] for p in entries),
+                         "mean_in_use": f"{sum(p['mean_in_use'] for p in entries) / len(units):.4f}",
+                         "refused": sum(sum(p["refused"].values()) for p in entries)})
+    return rows
+
+
+def refusal_rows(data: dict) -> list[dict]:
+    return [{"unit": unit["name"], **r} for unit in data["units"] for r in unit["calls"]["rejections"]]
+
+
+def _groups(data: dict) -> dict[str, list[dict]]:
+    """Units by fleet (a fleet's copies together, under its name) or alone."""
+    fleets = data.get("fleets") or {}
+    copy_of = {}
+    for fleet, info in fleets.items():
+        width = len(str(info["copies"]))
+        copy_of.update({f"{fleet}-{n:0{width}d}": fleet for n in range(1, info["copies"] + 1)})
+    groups: dict[str, list[dict]] = {}
+    for unit in data["units"]:
+        groups.setdefault(copy_of.get(unit["name"], unit["name"]), []).append(unit)
+    return groups
+
+
+def write_csv(prefix: Path, data: dict) -> list[Path]:
+    """PREFIX_stats.csv, PREFIX_refusals.csv and, when the run sampled its pools,
+    PREFIX_history.csv; each whole or not at all."""
+    written = []
+
+    def table(path: Path, columns: tuple[str, ...], rows: list[dict]) -> None:
+        def write(fh) -> None:
+            out = csv.DictWriter(fh, columns, lineterminator="\n", extrasaction="ignore")
+            out.writeheader()
+            out.writerows(rows)
+
+        write_whole(path, write)
+        written.append(path)
+
+    table(Path(f"{prefix}_stats.csv"), STATS_COLUMNS, stats_rows(data))
+    table(Path(f"{prefix}_refusals.csv"), REFUSAL_COLUMNS, refusal_rows(data))
+    samples = data.get("samples") or {}
+    series = [name for name in samples if name != "t"]
+    if samples.get("t") and series:
+        columns = ("t", *(f"{name} {what}" for name in series for what in ("in_use", "limit")))
+        rows = [{"t": t, **{f"{name} in_use": samples[name][0][i] for name in series},
+                 **{f"{name} limit": samples[name][1][i] for name in series}} for i, t in enumerate(samples["t"])]
+        table(Path(f"{prefix}_history.csv"), columns, rows)
+    return written

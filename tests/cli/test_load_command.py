@@ -1,0 +1,47 @@
+"""ipo-emu load: a fleet as a load test, its CSV (columns as docs/load.md lists them) and its gates."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+from emulator.cli import main
+from emulator.scenario.csv_report import REFUSAL_COLUMNS, STATS_COLUMNS
+
+ROOT = Path(__file__).resolve().parents[2]
+FLEET = str(ROOT / "scenarios" / "fleet-of-shops.yaml")
+
+
+def test_csv_and_a_passing_gate(tmp_path, capsys):
+    prefix = tmp_path / "shops"
+    code = main(["load", FLEET, "--workers", "2", "--csv", str(prefix), "--max-blocking", "0.2", "--json"])
+    data = json.loads(capsys.readouterr().out)
+    assert code == 0 and data["gates"] == {"max_blocking": 0.2, "failed": []}
+    stats = list(csv.DictReader((tmp_path / "shops_stats.csv").open()))
+    assert tuple(stats[0]) == STATS_COLUMNS
+    (traffic,) = [r for r in stats if r["kind"] == "traffic"]
+    assert int(traffic["attempts"]) == data["traffic"][0]["attempts"] and traffic["copies"] == "200"
+    sip = next(r for r in stats if r["kind"] == "pool" and r["name"] == "sip_trunk_channels")
+    assert (sip["unit"], sip["peak"], sip["effective"]) == ("shop", "4", "4")
+    refusals = list(csv.DictReader((tmp_path / "shops_refusals.csv").open()))
+    assert tuple(refusals[0]) == REFUSAL_COLUMNS
+    assert sum(int(r["count"]) for r in refusals) == data["traffic"][0]["rejected"]
+    assert not (tmp_path / "shops_history.csv").exists()  # several processes sample nothing
+    docs = (ROOT / "docs" / "load.md").read_text(encoding="utf-8")
+    assert all(f"`{c}`" in docs for c in STATS_COLUMNS + REFUSAL_COLUMNS)
+
+
+def test_one_process_writes_the_history_too(tmp_path, capsys):
+    prefix = tmp_path / "one"
+    assert main(["load", str(ROOT / "scenarios" / "sip-trunks-and-vcm.yaml"), "--csv", str(prefix)]) == 0
+    history = list(csv.reader((tmp_path / "one_history.csv").open()))
+    assert history[0][:3] == ["t", "office/sip_trunk_channels in_use", "office/sip_trunk_channels limit"] or \
+        "office/sip_trunk_channels in_use" in history[0]
+    assert len(history) > 100
+
+
+def test_a_failed_gate_is_exit_4_with_the_reason(capsys):
+    assert main(["load", FLEET, "--max-blocking", "0.05"]) == 4
+    err = capsys.readouterr().err
+    assert "gate failed: traffic customers blocked 0.09" in err and "> --max-blocking 0.05" in err
