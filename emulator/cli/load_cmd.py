@@ -38,6 +38,12 @@ def load(
     report: Annotated[Path | None, typer.Option("--report", help="Write the report as JSON here.")] = None,
     max_blocking: Annotated[float | None, typer.Option("--max-blocking", min=0.0, max=1.0, help="Fail (exit 4) "
                                                        "when a traffic source blocked more than this share.")] = None,
+    realtime: Annotated[bool, typer.Option("--realtime", help="Paced arrivals on the wall clock: admission latency "
+                                           "from each call's intended time, as percentiles.")] = False,
+    speed: Annotated[float, typer.Option("--speed", min=0.001, help="With --realtime: virtual seconds per real "
+                                         "second.")] = 1.0,
+    max_p99_ms: Annotated[float | None, typer.Option("--max-p99-ms", min=0.0, help="With --realtime: fail (exit 4) "
+                                                     "when the p99 admission latency is above this.")] = None,
     progress: Annotated[bool | None, typer.Option("--progress/--no-progress",
                                                   help="Progress bar (default: when stderr is a terminal).")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON instead of tables.")] = False,
@@ -45,6 +51,8 @@ def load(
     if csv_prefix is not None:
         _writable(Path(f"{csv_prefix}_stats.csv"), "--csv")
     _writable(report, "--report")
+    if max_p99_ms is not None and not realtime:
+        raise UserError("--max-p99-ms: latency is measured on the wall clock; add --realtime")
     loaded = _load(file, planning=workers > 1)
     if loaded.scenario.replay and workers > 1:
         raise UserError("--workers: a replay runs in one process; give --workers 1")
@@ -52,16 +60,21 @@ def load(
         from emulator.licensing.issuer_secret import load_issuer_secret
         from emulator.scenario.shards import run_in_shards
 
-        result = run_in_shards(loaded, workers, secret=load_issuer_secret().value, seed=seed)
+        result = run_in_shards(loaded, workers, secret=load_issuer_secret().value, seed=seed, realtime=realtime,
+                               speed=speed)
     else:
         show = sys.stderr.isatty() if progress is None else progress
-        result = asyncio.run(_run_with_progress(loaded, RunOptions(seed=seed, handle_signals=True), show))
+        options = RunOptions(seed=seed, handle_signals=True, realtime=realtime, speed=speed)
+        result = asyncio.run(_run_with_progress(loaded, options, show))
     data = result.data
     gates = []
     if max_blocking is not None:
         gates = [f"traffic {t['name']} blocked {t['blocking']:.4f} > --max-blocking {max_blocking:g}"
                  for t in data["traffic"] if t["blocking"] > max_blocking]
-    data["gates"] = {"max_blocking": max_blocking, "failed": gates}
+    latency = data.get("admission_latency")
+    if max_p99_ms is not None and latency and latency["p99_ms"] > max_p99_ms:
+        gates.append(f"p99 admission latency {latency['p99_ms']:.3f} ms > --max-p99-ms {max_p99_ms:g}")
+    data["gates"] = {"max_blocking": max_blocking, "max_p99_ms": max_p99_ms, "failed": gates}
     if csv_prefix is not None:
         from emulator.scenario.csv_report import write_csv
 

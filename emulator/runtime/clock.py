@@ -233,6 +233,12 @@ class VirtualClock(Clock):
             self.now = until
 
 
+SPIN_S = 0.002
+"""The wall clock sleeps until this long before a callback is due, then yields to other tasks
+until it is: the event loop's timers wake to the millisecond, which alone would make every
+callback up to a millisecond late."""
+
+
 class WallClock(Clock):
     """Real time, optionally sped up: virtual seconds = start + speed x elapsed real seconds.
 
@@ -260,6 +266,9 @@ class WallClock(Clock):
         self._wakeup: asyncio.Event | None = None
         self._in_callback = False
         self.lateness = HdrHistogram(1, 24 * 3600 * 1_000_000, 2)  # microseconds behind, per callback
+        self.admissions = HdrHistogram(1, 24 * 3600 * 1_000_000, 2)
+        """Microseconds from each call's intended arrival time to its decision (record_decided):
+        measured from when it was due, so a stall cannot hide the calls it delayed."""
 
     @property
     def max_lateness(self) -> float:
@@ -268,9 +277,12 @@ class WallClock(Clock):
 
     def lateness_summary(self) -> dict[str, float | int]:
         """Percentiles of callback lateness, in milliseconds."""
-        h = self.lateness
-        return {"callbacks": h.get_total_count(), "p50_ms": h.get_value_at_percentile(50) / 1000,
-                "p99_ms": h.get_value_at_percentile(99) / 1000, "max_ms": h.get_max_value() / 1000}
+        return {"callbacks": self.lateness.get_total_count(), **percentiles_ms(self.lateness)}
+
+    def record_decided(self, due: float) -> None:
+        """A call due at `due` (virtual time) has just been decided."""
+        late = asyncio.get_running_loop().time() - self._real(due)
+        self.admissions.record_value(max(1, int(late * 1e6)))
 
     def time(self) -> float:
         if self._anchor_real is not None and not self._in_callback:
@@ -312,11 +324,13 @@ class WallClock(Clock):
             await wakeup.wait()
             return
         delay = real_due - loop.time()
-        if delay > 0:
+        if delay > SPIN_S:  # (the loop's timers wake to the millisecond: sleep until just before)
             try:
-                await asyncio.wait_for(wakeup.wait(), delay)
+                await asyncio.wait_for(wakeup.wait(), delay - SPIN_S)
             except TimeoutError:
                 pass
+        elif delay > 0:
+            await asyncio.sleep(0)  # nearly due: let other tasks in, and look again
 
     async def run(self, until: float | None = None) -> None:
         """Run callbacks in time order as their real time comes, up to `until` (or forever)."""
@@ -365,6 +379,13 @@ class WallClock(Clock):
                     await asyncio.sleep(0)  # behind: still let signals and other tasks in
         finally:
             self._wakeup = None
+
+
+def percentiles_ms(h) -> dict[str, float]:
+    """p50, p90, p99, p99.9 and max of an HDR histogram of microseconds, in milliseconds."""
+    return {"p50_ms": h.get_value_at_percentile(50) / 1000, "p90_ms": h.get_value_at_percentile(90) / 1000,
+            "p99_ms": h.get_value_at_percentile(99) / 1000, "p99_9_ms": h.get_value_at_percentile(99.9) / 1000,
+            "max_ms": h.get_max_value() / 1000}
 
 
 def _call_with_args(callback: tuple[Callable[..., Any], tuple], when: float) -> Any:

@@ -57,7 +57,8 @@ class CallSource:
                  stop_at: float = INF, max_calls: int | None = None,
                  connect: Callable[[object, float], object] | None = None, answer_after_s: float = 0.0,
                  seed: int | None = None, rng: random.Random | None = None, id_offset: int = 0,
-                 record: bool = False, name: str = "traffic", observe_until: float = INF) -> None:
+                 record: bool = False, name: str = "traffic", observe_until: float = INF,
+                 on_decided: Callable[[float], None] | None = None) -> None:
         """rate_steps: [(absolute time, calls per second)], in time order.
 
         Call ids are id_offset + the attempt number: give each source of a run its own offset.
@@ -81,6 +82,7 @@ class CallSource:
         self.step_rates = [r for _, r in rate_steps]
         self.stop_at = stop_at
         self.limit = max_calls if max_calls is not None else 1 << 62
+        self.on_decided = on_decided  # e.g. the wall clock's admission latency (called with the due time)
         self.id_offset = id_offset
         self.attempts = 0
         self.rejected = 0
@@ -146,7 +148,7 @@ class CallSource:
 
     def _make_step(self) -> Callable[[float], None]:
         simple = (len(self.from_mix) == 1 and len(self.to_mix) == 1 and self.exponential and len(self.step_times) == 1
-                  and self.connect is None and self._fast_lane() is not None)
+                  and self.connect is None and self.on_decided is None and self._fast_lane() is not None)
         return self._lean_step() if simple else self._general_step()
 
     def _fast_lane(self) -> tuple[list, Callable[[], int]] | None:
@@ -194,6 +196,7 @@ class CallSource:
         pick_from, pick_to = _picker(self.rng, self.from_mix), _picker(self.rng, self.to_mix)
         hold, answer_after, limit, outcomes = self.hold, self.answer_after, self.limit, self.outcomes
         observe_until = self.observe_until
+        decided = self.on_decided
         rings_first = connect is not None and answer_after > 0  # offered unanswered: set-up VCM is held until then
 
         def step(now: float) -> None:
@@ -204,6 +207,8 @@ class CallSource:
             if a == b:
                 b = pick_to() if len(self.to_mix) > 1 else b
             decision = offer(call_id, a, b, now, False) if rings_first else offer(call_id, a, b, now)
+            if decided is not None:
+                decided(now)
             if decision[0]:
                 duration = hold()
                 end = now + answer_after + duration

@@ -22,7 +22,7 @@ from typing import Any
 from emulator.config import MOBILITY_FEATURES
 from emulator.licensing import utc_text
 from emulator.runtime import ControlUnit, Network, VirtualClock, WallClock
-from emulator.runtime.clock import Clock
+from emulator.runtime.clock import Clock, percentiles_ms
 from emulator.runtime.control_unit import worth_reporting
 from emulator.runtime.network import split_party
 from emulator.runtime.replay import HistoryReplay
@@ -441,6 +441,7 @@ class ScenarioRunner:
             max_calls=traffic.max_calls, connect=connect if traffic.answer_after > 0 else None,
             answer_after_s=traffic.answer_after, rng=rng,
             id_offset=id_offset, name=traffic.name,
+            on_decided=self.clock.record_decided if isinstance(self.clock, WallClock) else None,
             observe_until=self.start + self.scenario.duration if self.serving else self.end)
         source.start()
         self.sources.append((traffic, source))
@@ -612,6 +613,11 @@ class ScenarioRunner:
                                   "warm_up_share": WARM_UP_FRACTION},
             })
         lag = self.clock.lateness_summary() if isinstance(self.clock, WallClock) else None
+        admissions = None
+        if isinstance(self.clock, WallClock):
+            admissions = {"calls": self.clock.admissions.get_total_count(), **percentiles_ms(self.clock.admissions),
+                          "hdr": self.clock.admissions.encode().decode("ascii"),
+                          "lateness_hdr": self.clock.lateness.encode().decode("ascii")}
         kept_up = lag is None or lag["max_ms"] <= self.options.max_lag_s * 1000
         warnings = []
         if self.interrupted and self.serving:
@@ -632,6 +638,7 @@ class ScenarioRunner:
             "interrupted": self.interrupted,
             "simulated_s": reached - self.start,
             "clock_lag": lag and {**lag, "limit_ms": self.options.max_lag_s * 1000},
+            "admission_latency": admissions,
             "kept_up": kept_up,
             "scenario": scenario.name, "description": scenario.description, "file": str(self.loaded.path),
             "start": scenario.start.isoformat(), "duration_s": scenario.duration, "seed": self.seed,

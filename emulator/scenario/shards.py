@@ -42,23 +42,28 @@ def plan_shards(loaded: LoadedScenario, workers: int) -> list[list[str]]:
     return [sorted(shard, key=order.__getitem__) for shard in shards if shard]
 
 
-def run_shard(path: str, secret: bytes | None, revoked: dict, names: list[str], seed: int | None) -> dict:
-    """In a worker process: this shard's report (without samples)."""
+def run_shard(path: str, secret: bytes | None, revoked: dict, names: list[str], seed: int | None,
+              realtime: bool = False, speed: float = 1.0, max_lag_s: float = 0.25) -> dict:
+    """In a worker process: this shard's report (without samples). On the wall clock each
+    worker keeps its own clock, started together."""
     from emulator.scenario.loader import load_scenario
 
     shard = load_scenario(path, secret, only=set(names))  # (only its own units: keys issued, configs built)
     shard.revoked = revoked
-    result = asyncio.run(ScenarioRunner(shard, RunOptions(seed=seed)).run())
+    options = RunOptions(seed=seed, realtime=realtime, speed=speed, max_lag_s=max_lag_s)
+    result = asyncio.run(ScenarioRunner(shard, options).run())
     return {k: v for k, v in result.data.items() if k not in ("samples", "expectations")}
 
 
-def run_in_shards(loaded: LoadedScenario, workers: int, *, secret: bytes | None, seed: int | None) -> RunResult:
+def run_in_shards(loaded: LoadedScenario, workers: int, *, secret: bytes | None, seed: int | None,
+                  realtime: bool = False, speed: float = 1.0, max_lag_s: float = 0.25) -> RunResult:
     """Called with no event loop running: workers are forked where the platform can (they
     start with everything imported), else spawned."""
     shards = plan_shards(loaded, workers)
     method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
     with ProcessPoolExecutor(max_workers=len(shards), mp_context=multiprocessing.get_context(method)) as pool:
-        futures = [pool.submit(run_shard, str(loaded.path), secret, loaded.revoked, shard, seed) for shard in shards]
+        futures = [pool.submit(run_shard, str(loaded.path), secret, loaded.revoked, shard, seed, realtime, speed,
+                               max_lag_s) for shard in shards]
         parts = [future.result() for future in futures]
     data = merge(loaded, parts)
     data["workers"] = {"count": len(shards), "units_per_worker": [len(s) for s in shards]}
@@ -91,13 +96,35 @@ def merge(loaded: LoadedScenario, parts: list[dict]) -> dict:
     warnings = list(dict.fromkeys(w for p in parts for w in p["warnings"] if not w.startswith("traffic ")))
     invariants = {"units_checked": sum(p["invariants"]["units_checked"] for p in parts),
                   "violations": [v for p in parts for v in p["invariants"]["violations"]]}
-    lag_free = all(p["kept_up"] for p in parts)
-    return {**first, "units": units, "traffic": traffic, "expectation_counts": dict(counts), "invariants": invariants,
+    lag_free = all(p["kept_up"] for p in parts)  # (each worker judged its own clock against --max-lag)
+    latency = _merge_latency(parts)
+    return {**first, **latency, "units": units, "traffic": traffic, "expectation_counts": dict(counts),
+            "invariants": invariants,
             "warnings": warnings + traffic_warnings(traffic), "kept_up": lag_free,
             "interrupted": next((p["interrupted"] for p in parts if p["interrupted"]), None),
             "wall_s": max(p["wall_s"] for p in parts), "callbacks": sum(p["callbacks"] for p in parts),
             "events_written": None, "samples": {"t": []}, "file": str(loaded.path),
             "fleets": {name: {"copies": len(c), "first": c[0], "last": c[-1]} for name, c in loaded.copies.items()}}
+
+
+def _merge_latency(parts: list[dict]) -> dict:
+    """On the wall clock: the workers' HDR histograms added up (admissions, callback lateness)."""
+    if not parts[0].get("admission_latency"):
+        return {}
+    from hdrh.histogram import HdrHistogram
+
+    from emulator.runtime.clock import percentiles_ms
+
+    admissions, lateness = (HdrHistogram.decode(parts[0]["admission_latency"][k].encode()) for k in ("hdr", "lateness_hdr"))
+    for part in parts[1:]:
+        admissions.add(HdrHistogram.decode(part["admission_latency"]["hdr"].encode()))
+        lateness.add(HdrHistogram.decode(part["admission_latency"]["lateness_hdr"].encode()))
+    lag = parts[0]["clock_lag"]
+    return {"admission_latency": {"calls": admissions.get_total_count(), **percentiles_ms(admissions),
+                                  "hdr": admissions.encode().decode("ascii"),
+                                  "lateness_hdr": lateness.encode().decode("ascii")},
+            "clock_lag": {"callbacks": lateness.get_total_count(), **percentiles_ms(lateness),
+                          "limit_ms": lag["limit_ms"]}}
 
 
 def _merge_rows(name: str, unit: str, rows: list[dict], grade: float, all_refused: bool) -> dict:

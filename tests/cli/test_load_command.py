@@ -17,7 +17,7 @@ def test_csv_and_a_passing_gate(tmp_path, capsys):
     prefix = tmp_path / "shops"
     code = main(["load", FLEET, "--workers", "2", "--csv", str(prefix), "--max-blocking", "0.2", "--json"])
     data = json.loads(capsys.readouterr().out)
-    assert code == 0 and data["gates"] == {"max_blocking": 0.2, "failed": []}
+    assert code == 0 and data["gates"] == {"max_blocking": 0.2, "max_p99_ms": None, "failed": []}
     stats = list(csv.DictReader((tmp_path / "shops_stats.csv").open()))
     assert tuple(stats[0]) == STATS_COLUMNS
     (traffic,) = [r for r in stats if r["kind"] == "traffic"]
@@ -46,3 +46,20 @@ def test_a_failed_gate_is_exit_4_with_the_reason(capsys):
     assert main(["load", FLEET, "--max-blocking", "0.05"]) == 4
     err = capsys.readouterr().err
     assert "gate failed: traffic customers blocked 0.09" in err and "> --max-blocking 0.05" in err
+
+
+def test_wall_clock_latency_percentiles_merged_over_workers_and_the_p99_gate(capsys):
+    args = ["load", FLEET, "--realtime", "--speed", "3000", "--workers", "2", "--json"]
+    assert main([*args, "--max-p99-ms", "250"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    latency = data["admission_latency"]
+    assert latency["calls"] == data["traffic"][0]["attempts"]  # every decision measured, in both workers
+    assert 0 < latency["p50_ms"] <= latency["p90_ms"] <= latency["p99_ms"] <= latency["p99_9_ms"] <= latency["max_ms"]
+    assert data["clock_lag"]["callbacks"] >= latency["calls"] and data["kept_up"]
+    assert main([*args, "--max-p99-ms", "0"]) == 4
+    assert "p99 admission latency" in capsys.readouterr().err
+
+
+def test_the_p99_gate_needs_the_wall_clock(capsys):
+    assert main(["load", FLEET, "--max-p99-ms", "1"]) == 2
+    assert "--max-p99-ms: latency is measured on the wall clock; add --realtime" in capsys.readouterr().err
