@@ -32,6 +32,8 @@ app = typer.Typer(add_completion=False)
 def load(
     file: Annotated[Path, typer.Argument(help="Scenario file (YAML); fleets with count: make load.")],
     workers: Annotated[int, typer.Option("--workers", min=1, max=256, help="Processes to run the units in.")] = 1,
+    cluster: Annotated[str | None, typer.Option("--cluster", help="Run the shards on this Dask scheduler's workers, "
+                                                "e.g. tcp://10.0.0.5:8786 (the 'cluster' extra).")] = None,
     seed: Annotated[int | None, typer.Option("--seed", help="Override the scenario's seed.")] = None,
     csv_prefix: Annotated[Path | None, typer.Option("--csv", help="Write PREFIX_stats.csv, PREFIX_refusals.csv and "
                                                     "(one process) PREFIX_history.csv.")] = None,
@@ -53,15 +55,20 @@ def load(
     _writable(report, "--report")
     if max_p99_ms is not None and not realtime:
         raise UserError("--max-p99-ms: latency is measured on the wall clock; add --realtime")
+    if cluster is not None and workers == 1:
+        workers = 2
     loaded = _load(file, planning=workers > 1)
     if loaded.scenario.replay and workers > 1:
         raise UserError("--workers: a replay runs in one process; give --workers 1")
     if workers > 1:
         from emulator.licensing.issuer_secret import load_issuer_secret
-        from emulator.scenario.shards import run_in_shards
+        from emulator.scenario.shards import ClusterError, run_in_shards
 
-        result = run_in_shards(loaded, workers, secret=load_issuer_secret().value, seed=seed, realtime=realtime,
-                               speed=speed)
+        try:
+            result = run_in_shards(loaded, workers, secret=load_issuer_secret().value, seed=seed, realtime=realtime,
+                                   speed=speed, cluster=cluster)
+        except ClusterError as exc:
+            raise UserError(str(exc)) from None
     else:
         show = sys.stderr.isatty() if progress is None else progress
         options = RunOptions(seed=seed, handle_signals=True, realtime=realtime, speed=speed)

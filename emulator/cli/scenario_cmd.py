@@ -94,6 +94,9 @@ def run(
     workers: Annotated[int, typer.Option("--workers", min=1, max=256, help="Run the units in this many processes "
                                          "(virtual time; networks stay whole, fleets are split; the same totals "
                                          "for any number).")] = 1,
+    cluster: Annotated[str | None, typer.Option("--cluster", help="Run the --workers shards on this Dask "
+                                                "scheduler's workers, e.g. tcp://10.0.0.5:8786 (needs the "
+                                                "'cluster' extra).")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON instead of tables.")] = False,
 ) -> None:
     """Run a scenario and report what the licenses allowed (exit codes: RUN_HELP)."""
@@ -103,6 +106,8 @@ def run(
         raise UserError(f"--max-lag: {exc}") from None
     if not 0 < max_lag_s < float("inf"):
         raise UserError("--max-lag: must be more than 0 seconds")
+    if cluster is not None and workers == 1:
+        workers = 2  # a cluster with one shard would be the same run, on another machine
     loaded = _load(file, planning=workers > 1)  # (the workers build the units: a fleet's first copy is checked here)
     for choice in feature_key or []:
         _use_feature_key(loaded, choice)
@@ -140,9 +145,12 @@ def run(
             raise UserError(f"--workers: runs in virtual time, without {', '.join(given) or 'a replay'}; "
                             "give --workers 1 for those")
         from emulator.licensing.issuer_secret import load_issuer_secret
-        from emulator.scenario.shards import run_in_shards
+        from emulator.scenario.shards import ClusterError, run_in_shards
 
-        result = run_in_shards(loaded, workers, secret=load_issuer_secret().value, seed=seed)
+        try:
+            result = run_in_shards(loaded, workers, secret=load_issuer_secret().value, seed=seed, cluster=cluster)
+        except ClusterError as exc:
+            raise UserError(str(exc)) from None
     else:
         try:
             result = asyncio.run(_run_with_progress(loaded, options, show_progress))

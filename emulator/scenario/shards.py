@@ -17,6 +17,7 @@ import asyncio
 import multiprocessing
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
 
 from emulator.runtime.network import networks_of
 from emulator.scenario.judging import judge_all
@@ -42,13 +43,14 @@ def plan_shards(loaded: LoadedScenario, workers: int) -> list[list[str]]:
     return [sorted(shard, key=order.__getitem__) for shard in shards if shard]
 
 
-def run_shard(path: str, secret: bytes | None, revoked: dict, names: list[str], seed: int | None,
+def run_shard(text: str, path: str, secret: bytes | None, revoked: dict, names: list[str], seed: int | None,
               realtime: bool = False, speed: float = 1.0, max_lag_s: float = 0.25) -> dict:
-    """In a worker process: this shard's report (without samples). On the wall clock each
-    worker keeps its own clock, started together."""
-    from emulator.scenario.loader import load_scenario
+    """In a worker process, here or on a Dask worker elsewhere: this shard's report (without
+    samples). Given the file's text (a remote worker cannot read the file); on the wall clock
+    each worker keeps its own clock."""
+    from emulator.scenario.loader import parse_scenario
 
-    shard = load_scenario(path, secret, only=set(names))  # (only its own units: keys issued, configs built)
+    shard = parse_scenario(text, Path(path), secret, only=set(names))  # (only its own units are built)
     shard.revoked = revoked
     options = RunOptions(seed=seed, realtime=realtime, speed=speed, max_lag_s=max_lag_s)
     result = asyncio.run(ScenarioRunner(shard, options).run())
@@ -56,15 +58,21 @@ def run_shard(path: str, secret: bytes | None, revoked: dict, names: list[str], 
 
 
 def run_in_shards(loaded: LoadedScenario, workers: int, *, secret: bytes | None, seed: int | None,
-                  realtime: bool = False, speed: float = 1.0, max_lag_s: float = 0.25) -> RunResult:
-    """Called with no event loop running: workers are forked where the platform can (they
-    start with everything imported), else spawned."""
+                  realtime: bool = False, speed: float = 1.0, max_lag_s: float = 0.25,
+                  cluster: str | None = None) -> RunResult:
+    """Called with no event loop running. Here, workers are forked where the platform can
+    (they start with everything imported), else spawned; with `cluster`, the shards are
+    tasks of that Dask scheduler's workers, wherever they run."""
     shards = plan_shards(loaded, workers)
-    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-    with ProcessPoolExecutor(max_workers=len(shards), mp_context=multiprocessing.get_context(method)) as pool:
-        futures = [pool.submit(run_shard, str(loaded.path), secret, loaded.revoked, shard, seed, realtime, speed,
-                               max_lag_s) for shard in shards]
-        parts = [future.result() for future in futures]
+    text = loaded.path.read_text(encoding="utf-8")
+    args = [(text, str(loaded.path), secret, loaded.revoked, shard, seed, realtime, speed, max_lag_s)
+            for shard in shards]
+    if cluster is not None:
+        parts = _on_cluster(cluster, args)
+    else:
+        method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+        with ProcessPoolExecutor(max_workers=len(shards), mp_context=multiprocessing.get_context(method)) as pool:
+            parts = [future.result() for future in [pool.submit(run_shard, *a) for a in args]]
     data = merge(loaded, parts)
     data["workers"] = {"count": len(shards), "units_per_worker": [len(s) for s in shards]}
     expectations = judge_all(loaded.scenario, loaded.units_named, data)
@@ -72,6 +80,24 @@ def run_in_shards(loaded: LoadedScenario, workers: int, *, secret: bytes | None,
                             for r in expectations]
     data["passed"] = all(r.ok for r in expectations) and not data["invariants"]["violations"]
     return RunResult(data, expectations)
+
+
+class ClusterError(RuntimeError):
+    """The Dask cluster cannot be used (the message says why, in one line)."""
+
+
+def _on_cluster(address: str, args: list[tuple]) -> list[dict]:
+    try:
+        from distributed import Client
+    except ImportError:
+        raise ClusterError("--cluster needs Dask distributed: pip install 'ipo-emu[cluster]'") from None
+    try:
+        client = Client(address, timeout=10)
+    except (OSError, TimeoutError) as exc:
+        raise ClusterError(f"--cluster {address}: cannot reach the scheduler ({exc})") from None
+    with client:
+        futures = [client.submit(run_shard, *a, pure=False) for a in args]
+        return client.gather(futures)
 
 
 def merge(loaded: LoadedScenario, parts: list[dict]) -> dict:
