@@ -56,6 +56,8 @@ class RunOptions:
     """Where to write every event as JSON lines; Path("-") is standard output."""
     progress: Callable[[float], None] | None = None
     """Called with the fraction of the scenario done, about a hundred times a run."""
+    console: Callable[[ScenarioRunner, float], None] | None = None
+    """Called with the runner and the fraction done, twenty times a run (ipo-emu load's live rows)."""
     max_lag_s: float = DEFAULT_MAX_LAG_S
     """Wall clock: a callback running later than this (real seconds) means the run fell behind."""
     handle_signals: bool = False
@@ -293,6 +295,8 @@ class ScenarioRunner:
             clock.call_at(self.start + interval, self._sample_every, interval)
         if self.options.progress is not None:
             clock.call_at(self.start, self._progress_every, scenario.duration / 100)
+        if self.options.console is not None:
+            clock.call_at(self.start + scenario.duration / 20, self._console_every, scenario.duration / 20)
 
     def mark_reached(self) -> None:
         """The end of the run, or where an interrupt stopped it: read before anything asks
@@ -513,6 +517,11 @@ class ScenarioRunner:
         self._sample()
         if self.clock.time() + interval <= self.end:
             self.clock.call_later(interval, self._sample_every, interval)
+
+    def _console_every(self, interval: float) -> None:
+        self.options.console(self, min(1.0, (self.clock.time() - self.start) / self.scenario.duration))
+        if self.clock.time() + interval <= self.end + 1e-9:
+            self.clock.call_later(interval, self._console_every, interval)
 
     def _progress_every(self, interval: float) -> None:
         self.options.progress(min(1.0, (self.clock.time() - self.start) / self.scenario.duration))

@@ -63,3 +63,39 @@ def test_wall_clock_latency_percentiles_merged_over_workers_and_the_p99_gate(cap
 def test_the_p99_gate_needs_the_wall_clock(capsys):
     assert main(["load", FLEET, "--max-p99-ms", "1"]) == 2
     assert "--max-p99-ms: latency is measured on the wall clock; add --realtime" in capsys.readouterr().err
+
+
+def test_live_rows_every_twentieth_add_up_to_the_report(capsys):
+    assert main(["load", str(ROOT / "scenarios" / "sip-trunks-and-vcm.yaml"), "--json"]) == 0
+    captured = capsys.readouterr()
+    data = json.loads(captured.out)
+    rows = [line.split() for line in captured.err.splitlines() if line.strip().endswith(tuple("0123456789")) or "%" in line]
+    rows = [r for r in rows if r and r[0].endswith("%")]
+    assert len(rows) == 20 and rows[-1][0] == "100%"
+    calls = data["units"][0]["calls"]
+    assert int(rows[-1][4].replace(",", "")) == calls["admitted"] + calls["rejected"]
+    assert sum(int(r[2].replace(",", "")) for r in rows) == calls["admitted"] + calls["rejected"]
+
+
+def test_violations_can_be_allowed_but_are_still_reported(monkeypatch, capsys, tmp_path):
+    import emulator.rules.calls as calls
+    from tests.scenario.test_invariants import ignore_limits
+
+    path = tmp_path / "busy.yaml"  # no expectations: only the invariants can fail it
+    path.write_text("""
+name: busy
+duration: 1h
+units:
+  - name: office
+    licenses: [{feature: sip_trunk_channels, instances: 2}]
+    trunks: [{name: sip1, type: sip, channels: 10}]
+    users: [{name: a, extension: "201", call_appearances: 10}]
+traffic:
+  - {name: in, from: sip1, to: "201", erlangs: 4, holding: {mean: 3m}}
+""")
+    monkeypatch.setattr(calls, "take_all", ignore_limits)
+    assert main(["load", str(path), "--no-console", "--json"]) == 1
+    assert "invariant" in capsys.readouterr().err
+    assert main(["load", str(path), "--no-console", "--allow-violations", "--json"]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out)["invariants"]["violations"] and "allowed by --allow-violations" in err
