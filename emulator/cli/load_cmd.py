@@ -103,12 +103,7 @@ def load(
     else:
         render(result, console())
     _tell_about_development_secrets(loaded)
-    violations = data.get("invariants", {}).get("violations", [])
-    if violations and not fail_on_violation:
-        note(f"{len(violations)} invariant(s) violated, allowed by --allow-violations: " + "; ".join(violations[:3]))
-        data["invariants"]["allowed"] = True
-        result.data = {**data, "invariants": {**data["invariants"], "violations": []}}
-    exit_for(result)
+    exit_for(result, allow_violations=not fail_on_violation)
     if gates:
         note(f"{len(gates)} gate{'s' if len(gates) > 1 else ''} failed: " + "; ".join(gates))
         raise typer.Exit(EXIT_GATE_FAILED)

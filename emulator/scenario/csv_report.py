@@ -8,6 +8,7 @@ import csv
 from pathlib import Path
 
 from emulator.output_files import write_whole
+from emulator.scenario.runner import fleet_of_copies
 
 STATS_COLUMNS = ("kind", "name", "unit", "copies", "attempts", "admitted", "rejected", "busy", "blocked", "blocking",
                  "offered_erlangs", "carried_erlangs", "effective", "peak", "mean_in_use", "refused")
@@ -39,11 +40,7 @@ def refusal_rows(data: dict) -> list[dict]:
 
 def _groups(data: dict) -> dict[str, list[dict]]:
     """Units by fleet (a fleet's copies together, under its name) or alone."""
-    fleets = data.get("fleets") or {}
-    copy_of = {}
-    for fleet, info in fleets.items():
-        width = len(str(info["copies"]))
-        copy_of.update({f"{fleet}-{n:0{width}d}": fleet for n in range(1, info["copies"] + 1)})
+    copy_of = fleet_of_copies(data)
     groups: dict[str, list[dict]] = {}
     for unit in data["units"]:
         groups.setdefault(copy_of.get(unit["name"], unit["name"]), []).append(unit)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
-from emulator.scenario.runner import RunResult, refusals_text
+from emulator.scenario.runner import RunResult, fleet_of_copies, refusals_text
 from emulator.scenario.sizing import MAX_CHANNELS
 
 
@@ -35,10 +35,7 @@ def render(result: RunResult, console: Console) -> None:
     if data["description"]:
         console.print(data["description"].strip())
     fleets = data.get("fleets") or {}
-    copy_of = {}
-    for fleet, info in fleets.items():  # copies are named <fleet>-<n>, n zero-padded to the count's width
-        width = len(str(info["copies"]))
-        copy_of.update({f"{fleet}-{n:0{width}d}": fleet for n in range(1, info["copies"] + 1)})
+    copy_of = fleet_of_copies(data)
     for fleet, info in fleets.items():
         render_fleet(fleet, info, [u for u in data["units"] if copy_of.get(u["name"]) == fleet], console)
     for unit in data["units"]:

@@ -27,7 +27,6 @@ from emulator.runtime.control_unit import worth_reporting
 from emulator.runtime.network import split_party
 from emulator.runtime.replay import HistoryReplay
 from emulator.scenario.replay_input import device_parties
-from firmware_models import hardware_catalogue
 from emulator.runtime.traffic import CallSource
 from emulator.scenario.loader import LoadedScenario, license_keys_for
 from emulator.scenario.invariants import check as check_invariants
@@ -464,7 +463,8 @@ class ScenarioRunner:
         unit = self.network[unit_name]
         if spec.register_phones:  # they were registered when the calls were made
             for user in unit.config.users:
-                if hardware_catalogue().phone(user.phone).is_ip and not unit.core.parties[user.extension].registered:
+                party = unit.core.parties[user.extension]
+                if party.needs_registration and not party.registered:
                     await unit.register(user.extension)
         history = self.loaded.histories[index]
         replay = HistoryReplay(self.clock, self.network, unit_name, history,
@@ -597,30 +597,21 @@ class ScenarioRunner:
         traffic = []
         for spec, sources in self._sources_by_spec():
             begin = self.start + spec.start
-            n = len(sources)  # a fleet's traffic: a source per copy; counts add up, erlangs are per copy
-            attempts, admitted = sum(x.attempts for x in sources), sum(x.admitted for x in sources)
-            rejected, busy_calls = sum(x.rejected for x in sources), sum(x.busy for x in sources)
-            offered = sum(x.offered_erlangs(begin, reached) for x in sources) / n
-            busy = sum(x.busy_erlangs(begin, reached) for x in sources) / n
+            copies = len(sources)  # a fleet's traffic: a source per copy; counts add up, erlangs are per copy
             rejections: Counter[tuple[str, str]] = Counter()
             for x in sources:
                 rejections.update(x.rejections)
             parts = [x.blocking_after(WARM_UP_FRACTION) for x in sources]  # (ratio, attempts) per copy
-            traffic.append({
-                "name": spec.name, "unit": scenario.unit_name(spec.unit), "copies": n, "attempts": attempts,
-                "admitted": admitted, "rejected": rejected, "busy": busy_calls,
-                "blocked": rejected - busy_calls,
-                "blocking": ((rejected - busy_calls) / (attempts - busy_calls) if attempts > busy_calls else 0.0),
-                "busy_ratio": busy_calls / attempts if attempts else 0.0,
-                "offered_erlangs": offered, "busy_erlangs": busy,
-                "carried_erlangs": None if self.interrupted else
-                sum(x.carried_s for x in sources) / n / max(1e-9, reached - begin),
-                "rejections": [{"reason": r, "detail": d, "count": c} for (r, d), c in sorted(rejections.items())],
-                "sizing": {"grade_of_service": grade, "channels_needed": channels_needed(busy, grade)},
-                "all_refused_intended": spec.all_refused,
-                "after_warm_up": {"blocked": round(sum(r * n for r, n in parts)), "counted": sum(n for _, n in parts),
-                                  "warm_up_share": WARM_UP_FRACTION},
-            })
+            traffic.append(traffic_row(
+                spec.name, scenario.unit_name(spec.unit), copies=copies, all_refused=spec.all_refused, grade=grade,
+                attempts=sum(x.attempts for x in sources), admitted=sum(x.admitted for x in sources),
+                rejected=sum(x.rejected for x in sources), busy=sum(x.busy for x in sources), rejections=rejections,
+                offered_erlangs=sum(x.offered_erlangs(begin, reached) for x in sources) / copies,
+                busy_erlangs=sum(x.busy_erlangs(begin, reached) for x in sources) / copies,
+                carried_erlangs=None if self.interrupted else
+                sum(x.carried_s for x in sources) / copies / max(1e-9, reached - begin),
+                warm_up_blocked=round(sum(ratio * used for ratio, used in parts)),
+                warm_up_counted=sum(used for _, used in parts)))
         lag = self.clock.lateness_summary() if isinstance(self.clock, WallClock) else None
         admissions = None
         if isinstance(self.clock, WallClock):
@@ -696,6 +687,32 @@ def call_row(history, call: int, replay: HistoryReplay) -> dict:
             "caller": history.devices[history.callers[first]], "called": history.devices[history.called[first]],
             "outcome": OUTCOME_NAMES[replay.outcomes[call]], "reason": reason or None, "detail": detail or None,
             "refused_at_segment": segment or None}
+
+
+def traffic_row(name: str, unit: str, *, copies: int, attempts: int, admitted: int, rejected: int, busy: int,
+                rejections: Counter, offered_erlangs: float, busy_erlangs: float, carried_erlangs: float | None,
+                grade: float, all_refused: bool, warm_up_blocked: int, warm_up_counted: int) -> dict:
+    """A traffic source's row of the report (docs/scenarios.md "The report"), from its totals:
+    one process's sources, or the shards' rows added up (shards.py)."""
+    return {"name": name, "unit": unit, "copies": copies, "attempts": attempts, "admitted": admitted,
+            "rejected": rejected, "busy": busy, "blocked": rejected - busy,
+            "blocking": (rejected - busy) / (attempts - busy) if attempts > busy else 0.0,
+            "busy_ratio": busy / attempts if attempts else 0.0,
+            "offered_erlangs": offered_erlangs, "busy_erlangs": busy_erlangs, "carried_erlangs": carried_erlangs,
+            "rejections": [{"reason": r, "detail": d, "count": c} for (r, d), c in sorted(rejections.items())],
+            "sizing": {"grade_of_service": grade, "channels_needed": channels_needed(busy_erlangs, grade)},
+            "all_refused_intended": all_refused,
+            "after_warm_up": {"blocked": warm_up_blocked, "counted": warm_up_counted,
+                              "warm_up_share": WARM_UP_FRACTION}}
+
+
+def fleet_of_copies(data: dict) -> dict[str, str]:
+    """A report's fleet copies -> their fleet (copies are <fleet>-<n>, n zero-padded to the count's width)."""
+    out = {}
+    for fleet, info in (data.get("fleets") or {}).items():
+        width = len(str(info["copies"]))
+        out.update({f"{fleet}-{n:0{width}d}": fleet for n in range(1, info["copies"] + 1)})
+    return out
 
 
 def traffic_warnings(traffic: list[dict]) -> list[str]:

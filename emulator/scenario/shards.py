@@ -22,7 +22,7 @@ from pathlib import Path
 from emulator.runtime.network import networks_of
 from emulator.scenario.judging import judge_all
 from emulator.scenario.loader import LoadedScenario
-from emulator.scenario.runner import RunOptions, RunResult, ScenarioRunner, channels_needed, traffic_warnings
+from emulator.scenario.runner import RunOptions, RunResult, ScenarioRunner, traffic_row, traffic_warnings
 
 MAX_WORKERS = 256
 
@@ -155,30 +155,25 @@ def _merge_latency(parts: list[dict]) -> dict:
 
 def _merge_rows(name: str, unit: str, rows: list[dict], grade: float, all_refused: bool) -> dict:
     copies = sum(r["copies"] for r in rows) or 1
-    total = {k: sum(r[k] for r in rows) for k in ("attempts", "admitted", "rejected", "busy", "blocked")}
     rejections: Counter[tuple[str, str]] = Counter()
     for r in rows:
         for j in r["rejections"]:
             rejections[(j["reason"], j["detail"])] += j["count"]
+
+    def total(key: str) -> int:
+        return sum(r[key] for r in rows)
 
     def per_copy(key: str) -> float | None:
         if any(r[key] is None for r in rows):
             return None
         return sum(r[key] * r["copies"] for r in rows) / copies
 
-    busy = per_copy("busy_erlangs") or 0.0
-    counted = total["attempts"] - total["busy"]
-    needed = channels_needed(busy, grade)
-    return {"name": name, "unit": unit, "copies": copies, **total,
-            "blocking": total["blocked"] / counted if counted else 0.0,
-            "busy_ratio": total["busy"] / total["attempts"] if total["attempts"] else 0.0,
-            "offered_erlangs": per_copy("offered_erlangs") or 0.0, "busy_erlangs": busy,
-            "carried_erlangs": per_copy("carried_erlangs"),
-            "rejections": [{"reason": r, "detail": d, "count": n} for (r, d), n in sorted(rejections.items())],
-            "sizing": {"grade_of_service": grade, "channels_needed": needed}, "all_refused_intended": all_refused,
-            "after_warm_up": {"blocked": sum(r["after_warm_up"]["blocked"] for r in rows),
-                              "counted": sum(r["after_warm_up"]["counted"] for r in rows),
-                              "warm_up_share": rows[0]["after_warm_up"]["warm_up_share"] if rows else 0.0}}
+    return traffic_row(name, unit, copies=copies, all_refused=all_refused, grade=grade, attempts=total("attempts"),
+                       admitted=total("admitted"), rejected=total("rejected"), busy=total("busy"),
+                       rejections=rejections, offered_erlangs=per_copy("offered_erlangs") or 0.0,
+                       busy_erlangs=per_copy("busy_erlangs") or 0.0, carried_erlangs=per_copy("carried_erlangs"),
+                       warm_up_blocked=sum(r["after_warm_up"]["blocked"] for r in rows),
+                       warm_up_counted=sum(r["after_warm_up"]["counted"] for r in rows))
 
 
 __all__ = ["MAX_WORKERS", "merge", "plan_shards", "run_in_shards"]
