@@ -51,12 +51,44 @@ def load(
     fail_on_violation: Annotated[bool, typer.Option("--fail-on-violation/--allow-violations",
                                                     help="A violated invariant fails the run (exit 1).")] = True,
     json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON instead of tables.")] = False,
+    target: Annotated[str | None, typer.Option("--target", help="External mode: drive the units `ipo-emu serve` "
+                                               "serves for this scenario through this broker, "
+                                               "mqtt://[user:pass@]host:port or mqtts://...")] = None,
+    prefix: Annotated[str, typer.Option("--prefix", help="--target: the served units' topic prefix.")] = "ipo",
+    rate: Annotated[float | None, typer.Option("--rate", min=0.001, max=1e6, help="--target: calls offered a "
+                                               "second (default: the scenario's traffic rate times --speed).")] = None,
+    run_for: Annotated[str, typer.Option("--for", help="--target: send for this long (wall clock), e.g. 30s, 5m.")
+                       ] = "30s",
+    calls: Annotated[int | None, typer.Option("--calls", min=1, help="--target: stop after offering this many "
+                                              "calls.")] = None,
+    units: Annotated[list[str] | None, typer.Option("--unit", help="--target: only these units or fleets "
+                                                    "(repeatable; default: every unit with traffic).")] = None,
+    mqtt_version: Annotated[str, typer.Option("--mqtt-version", help="--target: auto, 5 or 3.1.1.")] = "auto",
+    tls_ca: Annotated[Path | None, typer.Option("--tls-ca", help="--target mqtts: CA certificate file.")] = None,
+    tls_cert: Annotated[Path | None, typer.Option("--tls-cert", help="--target mqtts: client certificate.")] = None,
+    tls_key: Annotated[Path | None, typer.Option("--tls-key", help="--target mqtts: client key.")] = None,
 ) -> None:
+    if target is not None:
+        from emulator.cli.external_cmd import run_external
+
+        if workers > 1 or cluster or csv_prefix or realtime:
+            given = [o for o, on in (("--workers", workers > 1), ("--cluster", cluster), ("--csv", csv_prefix),
+                                     ("--realtime", realtime)) if on]
+            raise UserError(f"{given[0]}: not with --target (the served units run where they are served, "
+                            "on the wall clock)")
+        run_external(file, target, prefix=prefix, rate=rate, run_for=run_for, calls=calls, units=units or [],
+                     speed=speed, seed=seed, mqtt_version=mqtt_version, tls=(tls_ca, tls_cert, tls_key),
+                     report=report, json_out=json_out, live=live, max_blocking=max_blocking, max_p99_ms=max_p99_ms,
+                     fail_on_violation=fail_on_violation)
+        return
     if csv_prefix is not None:
         _writable(Path(f"{csv_prefix}_stats.csv"), "--csv")
     _writable(report, "--report")
     if max_p99_ms is not None and not realtime:
-        raise UserError("--max-p99-ms: latency is measured on the wall clock; add --realtime")
+        raise UserError("--max-p99-ms: latency is measured on the wall clock; add --realtime (or --target)")
+    for option, given in (("--rate", rate), ("--calls", calls), ("--unit", units)):
+        if given:
+            raise UserError(f"{option}: for external mode; add --target")
     if cluster is not None and workers == 1:
         workers = 2
     loaded = _load(file, planning=workers > 1)

@@ -59,6 +59,9 @@ def serve(
                                             "ports, printed).")] = None,
     sip_ring: Annotated[str, typer.Option("--sip-ring", help="SIP calls ring this long (180) before the "
                                           "200.")] = "0s",
+    commands_only: Annotated[bool, typer.Option("--commands-only", help="Leave out the configuration's timeline and "
+                                                "traffic: only commands change the units (what `ipo-emu load "
+                                                "--target` needs to judge every decision).")] = False,
     json_out: Annotated[bool, typer.Option("--json", help="Print the final report as JSON.")] = False,
 ) -> None:
     """Run units on the wall clock and serve them over MQTT until stopped.
@@ -103,6 +106,9 @@ def serve(
             raise UserError(f"{option}: give a file name")
         _writable(path, option)
     loaded = _load(config, serving=True)
+    if commands_only:
+        loaded.scenario = loaded.scenario.model_copy(update={"events": [], "traffic": [], "replay": [], "expect": []})
+        loaded.histories = []
     for choice in feature_key or []:
         _use_feature_key(loaded, choice)
     options = ServeOptions(speed=speed, prefix=prefix, service_id=service_id, read_only=read_only, journal=journal,

@@ -73,6 +73,18 @@ class CallTable:
             raise ValueError(f"{b!r} is a hunt group: the plan depends on the member reached")
         return plan
 
+    def admissions(self, a: str, b: str) -> list[tuple[tuple[str, ...], tuple[str, ...]]]:
+        """For each party a call from a to b can reach (b itself, or each member of hunt group
+        b): (the pool ids admission takes, in the order it takes them; those the call holds
+        once answered). What an outside observer needs to judge a decision from pool counts."""
+        pb = self.core.party(b)
+        reached = [m for m in pb.members if m.name != a] if pb.kind == GROUP else [pb]
+        out = []
+        for party in reached:
+            route = self._route(a, party.name)
+            out.append((tuple(p.pool_id for p in route[_ADMIT]), tuple(p.pool_id for p in route[_POOLS])))
+        return out
+
     def pools_used(self) -> set[str]:
         """Every pool a call offered so far needed (or would have): what sizing looks at."""
         return {pool.pool_id for route in self._routes.values() for pool in route[_ADMIT] or ()}

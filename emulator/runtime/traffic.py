@@ -193,7 +193,7 @@ class CallSource:
 
     def _general_step(self) -> Callable[[float], None]:
         offer, hang_up, connect, id_offset, schedule = self.offer, self.hang_up, self.connect, self.id_offset, self.clock.schedule
-        pick_from, pick_to = _picker(self.rng, self.from_mix), _picker(self.rng, self.to_mix)
+        pick_from, pick_to = party_picker(self.rng, self.from_mix), party_picker(self.rng, self.to_mix)
         hold, answer_after, limit, outcomes = self.hold, self.answer_after, self.limit, self.outcomes
         observe_until = self.observe_until
         decided = self.on_decided
@@ -262,7 +262,7 @@ class CallSource:
         return max(rates, default=0.0) * self.mean_hold
 
 
-def _picker(rng: random.Random, mix: Sequence[tuple[str, float]]) -> Callable[[], str]:
+def party_picker(rng: random.Random, mix: Sequence[tuple[str, float]]) -> Callable[[], str]:
     if len(mix) == 1:
         only = mix[0][0]
         return lambda: only

@@ -430,10 +430,7 @@ class ScenarioRunner:
             self._add_source(traffic, unit_name, random.Random(rng_key), id_offset)
 
     def _add_source(self, traffic: Traffic, unit_name: str, rng: random.Random, id_offset: int) -> None:
-        mixes = []
-        for mix in (traffic.from_, traffic.to):
-            entries = [mix] if isinstance(mix, str) else mix
-            mixes.append([(e, 1.0) if isinstance(e, str) else (e.party, e.weight) for e in entries])
+        mixes = traffic.mixes()
         offer, hang_up, connect = self.network.call_functions(unit_name, [p for mix in mixes for p, _ in mix])
         steps = [(self.start + offset, rate) for offset, rate in traffic.rate_steps()]
         holding = traffic.holding

@@ -339,6 +339,14 @@ class Traffic(_Strict):
                 raise ValueError("ramp: steps must be in strictly increasing 'at' order")
         return self
 
+    def mixes(self) -> tuple[list[tuple[str, float]], list[tuple[str, float]]]:
+        """(calling parties, called parties), each as [(party, weight)]."""
+        pairs = []
+        for mix in (self.from_, self.to):
+            entries = [mix] if isinstance(mix, str) else mix
+            pairs.append([(e, 1.0) if isinstance(e, str) else (e.party, e.weight) for e in entries])
+        return pairs[0], pairs[1]
+
     def rate_steps(self) -> list[tuple[float, float]]:
         """[(offset, calls per second)] from this source's start."""
         if self.ramp is not None:

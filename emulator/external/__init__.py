@@ -1,0 +1,1 @@
+"""External mode of `ipo-emu load`: served units driven and judged through the broker."""

@@ -1,0 +1,425 @@
+"""`ipo-emu load --target mqtt://...`: drive served units through the broker, time every
+round trip, and judge every decision against the state the units publish.
+
+Calls are offered at their intended times (emulator/external/schedule.py); each admitted call
+is hung up when its holding time is over. A command's latency runs from when it was due to
+when its reply arrived, so a sender or broker that falls behind shows in the figures instead
+of hiding the calls it delayed. Replies come back on one topic of our own (`reply_to`, which
+both MQTT versions carry), in the order the unit decided them, and each unit's `licenses`
+state is followed as it is published; emulator/external/decision_check.py judges both.
+
+When sending is over (`--for`, `--calls`, or SIGINT/SIGTERM), the calls still up are hung up,
+the last replies are awaited, and each unit's state after our last decision is awaited, so
+the figures cover whole calls and the last published state can be compared with ours.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import os
+import signal
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import orjson
+
+from emulator.external.decision_check import UnitCheck, parse_sample
+from emulator.external.schedule import CommandSchedule, PlannedCall, routes_of
+from emulator.runtime.clock import VirtualClock, percentiles_ms
+from emulator.runtime.network import Network
+from emulator.scenario.loader import LoadedScenario
+from emulator.service.broker_address import BrokerAddress
+from emulator.service.mqtt_link import MqttLink
+from emulator.service.outbox import Outbox
+from emulator.service.topics import Topics
+
+CONNECT_WAIT_S = 5.0
+STATE_WAIT_S = 3.0
+"""How long to wait for the units' retained state at the start, and for their state after our
+last decision at the end (a unit publishes it within --state-interval, 250 ms by default)."""
+BASELINE_QUIET_S = 0.3
+"""Retained state is read for this long before the first command: the latest is the baseline."""
+LOST_AFTER_S = 5.0
+"""A command without a reply after this long is counted lost."""
+SEND_SLICE_S = 0.002
+"""The sender sleeps to this close to a command's time and then yields until it is due."""
+
+
+class TargetError(RuntimeError):
+    """The broker or the units cannot be driven (one line for the user)."""
+
+
+@dataclass
+class TargetOptions:
+    address: BrokerAddress
+    prefix: str = "ipo"
+    rate_per_s: float | None = None
+    """Offers a second; None: the scenario's traffic rate times speed."""
+    for_s: float = 30.0
+    max_calls: int | None = None
+    speed: float = 1.0
+    seed: int = 1
+    units: list[str] = field(default_factory=list)
+    mqtt_version: str = "auto"
+    max_lag_s: float = 0.25
+    console: Callable[[str], None] | None = None
+    """Live rows (one a second) go here."""
+    handle_signals: bool = True
+
+
+@dataclass(slots=True)
+class _Sent:
+    verb: str
+    due: float
+    sent_at: float
+    call: PlannedCall
+
+
+class ExternalLoad:
+    def __init__(self, loaded: LoadedScenario, options: TargetOptions) -> None:
+        self.loaded = loaded
+        self.options = options
+        self.topics = Topics(options.prefix)
+        routes = routes_of(loaded, options.units, seed=options.seed)
+        self.units = sorted({r.unit for r in routes}, key=loaded.unit_order.index)
+        scenario_rate = sum(r.rate for r in routes)
+        self.rate = options.rate_per_s if options.rate_per_s is not None else scenario_rate * options.speed
+        self.schedule = CommandSchedule(routes, self.rate, seed=options.seed, speed=options.speed,
+                                        until_s=options.for_s, max_calls=options.max_calls,
+                                        id_prefix=f"load{os.getpid()}")
+        self._network = Network([u for u in loaded.units if u.name in set(self.units)], VirtualClock(0.0),
+                                authority=loaded.authority)
+        self.reply_topic = f"ipo-emu-load/{os.getpid()}-{int(time.time() * 1000) % 10**9}/replies"
+        self.outbox = Outbox(self.topics, 0.0, max_replies=10**7)
+        self.link: MqttLink | None = None
+        self.checks: dict[str, UnitCheck] = {}
+        self._baseline: dict[str, bytes] = {}
+        self._status: dict[str, dict] = {}
+        self._sent: dict[int, _Sent] = {}
+        self._ids = 0
+        self._hang_ups: list[tuple[float, int, PlannedCall]] = []
+        self._up: dict[str, PlannedCall] = {}
+        self.counters: Counter[str] = Counter()
+        self.outcomes: Counter[tuple[str, str, str]] = Counter()
+        """(source, outcome, reason/detail) of every offer's reply."""
+        self.errors: Counter[str] = Counter()
+        self.findings: list[str] = []
+        from hdrh.histogram import HdrHistogram
+
+        self.offer_latency = HdrHistogram(1, 3600 * 1_000_000, 3)
+        self.hang_up_latency = HdrHistogram(1, 3600 * 1_000_000, 3)
+        self.send_lag = HdrHistogram(1, 3600 * 1_000_000, 3)
+        self._window = HdrHistogram(1, 3600 * 1_000_000, 3)
+        self._wake = asyncio.Event()
+        self._stop = asyncio.Event()
+        self.stopped_by: str | None = None
+        self.sending_s = 0.0
+
+    # -- the run ---------------------------------------------------------------------------------
+
+    async def run(self) -> dict:
+        loop = asyncio.get_running_loop()
+        subscriptions = [self.reply_topic, f"{self.options.prefix}/+/licenses", f"{self.options.prefix}/+/status"]
+        self.link = MqttLink(self.options.address, self.outbox, client_id=f"ipo-emu-load-{os.getpid()}",
+                             subscriptions=subscriptions, on_message=self._received, version=self.options.mqtt_version)
+        link_task = asyncio.ensure_future(self.link.run())
+        signals = []
+        if self.options.handle_signals:
+            for signum, name in ((signal.SIGINT, "SIGINT"), (signal.SIGTERM, "SIGTERM")):
+                loop.add_signal_handler(signum, self._interrupt, name)
+                signals.append(signum)
+        try:
+            await self._connected()
+            await self._take_baseline()
+            started = loop.time()
+            console = asyncio.ensure_future(self._rows(started)) if self.options.console else None
+            watchdog = asyncio.ensure_future(self._watch_for_lost())
+            try:
+                await self._send_all(started)
+                self.sending_s = loop.time() - started
+                await self._hang_up_the_rest()
+                await self._await_replies()
+                await self._await_settled()
+            finally:
+                watchdog.cancel()
+                if console is not None:
+                    console.cancel()
+            return self._report()
+        finally:
+            for signum in signals:
+                loop.remove_signal_handler(signum)
+            link_task.cancel()
+            await asyncio.gather(link_task, return_exceptions=True)
+
+    def _interrupt(self, name: str) -> None:
+        if self.stopped_by is None:
+            self.stopped_by = name
+        self._stop.set()
+        self._wake.set()
+
+    async def _connected(self) -> None:
+        link = self.link
+        try:
+            await asyncio.wait_for(link.connected.wait(), CONNECT_WAIT_S)
+        except TimeoutError:
+            raise TargetError(f"--target {self.options.address.url}: cannot connect"
+                              f"{': ' + link.last_error if link.last_error else ''}") from None
+
+    async def _take_baseline(self) -> None:
+        """Every unit's retained state, the latest after a quiet moment: the point from which
+        its pools and counters are judged."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + STATE_WAIT_S
+        while loop.time() < deadline and not all(u in self._baseline and u in self._status for u in self.units):
+            await asyncio.sleep(0.05)
+        missing = [u for u in self.units if u not in self._baseline or u not in self._status]
+        if missing:
+            shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+            raise TargetError(f"--target {self.options.address.url}: no retained state for {shown} under "
+                              f"{self.options.prefix}/: is `ipo-emu serve` serving {self.loaded.path.name} there "
+                              "(with --prefix)?")
+        offline = [u for u in self.units if not self._status[u].get("online")]
+        if offline:
+            raise TargetError(f"--target: unit {offline[0]} is offline (its status says online: false)")
+        await asyncio.sleep(BASELINE_QUIET_S)
+        for unit in self.units:
+            try:
+                sample = parse_sample(self._baseline[unit])
+            except ValueError as exc:
+                raise TargetError(f"unit {unit}: {exc}") from None
+            core = self._network.units[unit].core
+            self.checks[unit] = UnitCheck(unit, sample, _admissions(core))
+
+    async def _send_all(self, started: float) -> None:
+        loop = asyncio.get_running_loop()
+        schedule = self.schedule
+        planned = schedule.next()
+        while not self._stop.is_set():
+            next_offer = started + planned.due if planned is not None else None
+            next_hang_up = self._hang_ups[0][0] if self._hang_ups else None
+            if next_offer is None:
+                break
+            due = min(t for t in (next_offer, next_hang_up) if t is not None)
+            now = loop.time()
+            if due > now:
+                await self._sleep_until(due)
+                continue
+            while self._hang_ups and self._hang_ups[0][0] <= now:
+                when, _, call = heapq.heappop(self._hang_ups)
+                self._send("hang_up", when, call, {"call_id": call.call_id})
+            while planned is not None and started + planned.due <= now:
+                self._send("offer_call", started + planned.due, planned,
+                           {"a": planned.a, "b": planned.b, "call_id": planned.call_id})
+                planned = schedule.next()
+
+    async def _sleep_until(self, due: float) -> None:
+        loop = asyncio.get_running_loop()
+        ahead = due - loop.time()
+        self._wake.clear()
+        if ahead > SEND_SLICE_S:
+            try:
+                await asyncio.wait_for(self._wake.wait(), ahead - SEND_SLICE_S)
+            except TimeoutError:
+                pass
+        else:
+            await asyncio.sleep(0)
+
+    def _send(self, verb: str, due: float, call: PlannedCall, body: dict) -> None:
+        self._ids += 1
+        now = asyncio.get_running_loop().time()
+        self._sent[self._ids] = _Sent(verb, due, now, call)
+        body["id"] = self._ids
+        body["reply_to"] = self.reply_topic
+        self.outbox.add_reply(self.topics.command(call.unit, verb), orjson.dumps(body))
+        lag = now - due
+        self.send_lag.record_value(max(1, int(lag * 1e6)))
+        self.counters[f"{verb}_sent"] += 1
+
+    async def _hang_up_the_rest(self) -> None:
+        """Sending is over: hang up every call still up, now."""
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        for _, _, call in sorted(self._hang_ups):
+            if call.call_id in self._up:
+                self._send("hang_up", now, call, {"call_id": call.call_id})
+                self.counters["hung_up_at_the_end"] += 1
+        self._hang_ups.clear()
+        # calls admitted after this (their offers' replies still on the way) are hung up on arrival
+        self._draining = True
+
+    async def _await_replies(self) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + LOST_AFTER_S + 1
+        while self._sent and loop.time() < deadline:
+            await asyncio.sleep(0.01)
+        self._lose(float("inf"))
+
+    async def _await_settled(self) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + STATE_WAIT_S
+        while loop.time() < deadline and not all(c.settled for c in self.checks.values()):
+            await asyncio.sleep(0.02)
+
+    async def _watch_for_lost(self) -> None:
+        while True:
+            await asyncio.sleep(0.25)
+            self._lose(asyncio.get_running_loop().time() - LOST_AFTER_S)
+
+    def _lose(self, sent_before: float) -> None:
+        """Count as lost every command sent before `sent_before` still without a reply."""
+        for key in [k for k, s in self._sent.items() if s.sent_at < sent_before]:
+            sent = self._sent.pop(key)
+            self.counters[f"{sent.verb}_lost"] += 1
+            self.checks[sent.call.unit].reply_lost(f"{sent.verb} {sent.call.call_id}")
+            self._up.pop(sent.call.call_id, None)
+
+    # -- what comes back -------------------------------------------------------------------------
+
+    _draining = False
+
+    async def _received(self, incoming) -> None:
+        topic = incoming.topic
+        if topic == self.reply_topic:
+            self._reply(incoming.payload)
+            return
+        parsed = self.topics.parse(topic)
+        if parsed is None or parsed[0] not in self.checks and parsed[0] not in self.units:
+            return
+        unit, kind, _ = parsed
+        if kind == "status":
+            try:
+                self._status[unit] = orjson.loads(incoming.payload)
+            except orjson.JSONDecodeError:
+                return
+            if unit in self.checks and not self._status[unit].get("online"):
+                self.findings.append(f"{unit}: went offline during the run")
+        elif kind == "licenses":
+            check = self.checks.get(unit)
+            if check is None:
+                self._baseline[unit] = incoming.payload
+                return
+            try:
+                check.state_published(parse_sample(incoming.payload))
+            except ValueError as exc:
+                self.findings.append(f"{unit}: {exc}")
+
+    def _reply(self, payload: bytes) -> None:
+        now = asyncio.get_running_loop().time()
+        try:
+            reply = orjson.loads(payload)
+            sent = self._sent.pop(reply["id"])
+        except (orjson.JSONDecodeError, KeyError, TypeError):
+            self.counters["replies_not_ours"] += 1
+            return
+        self.counters["replies"] += 1
+        call = sent.call
+        check = self.checks[call.unit]
+        micros = max(1, int((now - sent.due) * 1e6))
+        if not reply.get("ok"):
+            self.errors[(reply.get("error") or {}).get("code", "?")] += 1
+        if sent.verb == "offer_call":
+            self.offer_latency.record_value(micros)
+            self._window.record_value(micros)
+            check.offer_decided(call.call_id, call.a, call.b, reply)
+            outcome = reply.get("outcome") or "error"
+            self.outcomes[(call.source, outcome, f"{reply.get('reason') or ''}/{reply.get('detail') or ''}"
+                           if outcome == "rejected" else "")] += 1
+            if outcome == "admitted":
+                self._up[call.call_id] = call
+                if self._draining:
+                    self._send("hang_up", now, call, {"call_id": call.call_id})
+                    self.counters["hung_up_at_the_end"] += 1
+                else:
+                    heapq.heappush(self._hang_ups, (sent.due + call.hold_s, self._ids, call))
+                    self._wake.set()
+        else:
+            self.hang_up_latency.record_value(micros)
+            self._up.pop(call.call_id, None)
+            check.hang_up_decided(call.call_id, reply)
+
+    # -- output ------------------------------------------------------------------------------------
+
+    async def _rows(self, started: float) -> None:
+        loop = asyncio.get_running_loop()
+        last = Counter()
+        while True:
+            await asyncio.sleep(1.0)
+            now = loop.time() - started
+            admitted = sum(n for (_, o, _), n in self.outcomes.items() if o == "admitted")
+            refused = sum(n for (_, o, _), n in self.outcomes.items() if o == "rejected")
+            sent = self.counters["offer_call_sent"]
+            window = self._window
+            p99 = window.get_value_at_percentile(99) / 1000 if window.get_total_count() else 0.0
+            window.reset()
+            self.options.console(
+                f"{now:7.1f}s  offers {sent - last['sent']:>6}/s  total {sent:>8}  admitted {admitted:>8}  "
+                f"refused {refused:>7}  up {len(self._up):>6}  waiting {len(self._sent):>5}  p99 {p99:7.2f} ms"
+                + (f"  lost {self.counters['offer_call_lost'] + self.counters['hang_up_lost']}"
+                   if self.counters["offer_call_lost"] + self.counters["hang_up_lost"] else ""))
+            last["sent"] = sent
+
+    def _report(self) -> dict:
+        verdicts = [check.finish() for check in self.checks.values()]
+        offers = self.counters["offer_call_sent"]
+        by_source: dict[str, Counter] = {}
+        for (source, outcome, why), n in self.outcomes.items():
+            counts = by_source.setdefault(source, Counter())
+            counts[outcome] += n
+            if why:
+                counts["why:" + why] += n
+        sources = []
+        for source, counts in sorted(by_source.items()):
+            replied = counts["admitted"] + counts["rejected"]
+            sources.append({"name": source, "offered": replied, "admitted": counts["admitted"],
+                            "rejected": counts["rejected"],
+                            "blocking": counts["rejected"] / replied if replied else 0.0,
+                            "refusals": {k[4:]: v for k, v in sorted(counts.items()) if k.startswith("why:")}})
+        lost = self.counters["offer_call_lost"] + self.counters["hang_up_lost"]
+        violations = sum(v.violations for v in verdicts) + len(self.findings)
+        max_lag_s = self.send_lag.get_max_value() / 1e6 if self.send_lag.get_total_count() else 0.0
+        return {
+            "target": self.options.address.url, "prefix": self.options.prefix, "scenario": self.loaded.path.name,
+            "units": len(self.units), "rate_per_s": self.rate, "speed": self.options.speed,
+            "seed": self.options.seed, "sending_s": round(self.sending_s, 3),
+            "interrupted_by": self.stopped_by,
+            "offers": offers, "hang_ups": self.counters["hang_up_sent"],
+            "achieved_rate_per_s": offers / self.sending_s if self.sending_s > 0 else 0.0,
+            "replies": self.counters["replies"], "lost": lost,
+            "hung_up_at_the_end": self.counters["hung_up_at_the_end"],
+            "errors": dict(sorted(self.errors.items())),
+            "traffic": sources,
+            "offer_latency": _latency(self.offer_latency),
+            "hang_up_latency": _latency(self.hang_up_latency),
+            "send_lag": _latency(self.send_lag),
+            "fell_behind": max_lag_s > self.options.max_lag_s,
+            "max_lag_s": self.options.max_lag_s,
+            "check": {"judged": sum(v.judged for v in verdicts),
+                      "not_judged": dict(sum((v.not_judged for v in verdicts), Counter())),
+                      "states_matched": sum(v.states_matched for v in verdicts),
+                      "violations": violations,
+                      "findings": (self.findings + [f for v in verdicts for f in v.findings])[:200],
+                      "units": [v.as_dict() for v in verdicts if v.violations or v.not_judged][:50]},
+        }
+
+
+def _latency(h) -> dict:
+    if not h.get_total_count():
+        return {"count": 0}
+    return {"count": h.get_total_count(), **percentiles_ms(h)}
+
+
+def _admissions(core):
+    """The pools a call takes, from the unit's own call plans (None: not judged from here)."""
+
+    def admissions(a: str, b: str):
+        if "/" in b or "/" in a:
+            return None
+        try:
+            return core.calls.admissions(a, b)
+        except (LookupError, ValueError):
+            return None
+
+    return admissions

@@ -1,0 +1,140 @@
+"""`ipo-emu load --target` as users run it: `ipo-emu serve` and the load in their own
+processes, through a real mosquitto on a free loopback port."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+
+import pytest
+
+from tests.service.brokers import Mosquitto
+from tests.service.test_serve_and_watch_cli import first_line, ipo_emu
+
+SHOPS = """
+name: three shops to drive from outside
+duration: 1h
+seed: 11
+units:
+  - name: shop
+    count: 3
+    feature_key: virtual:50000000
+    licenses:
+      - {feature: sip_trunk_channels, instances: 4}
+    vcm_modules: [{type: vcm32}]
+    trunks:
+      - {name: sip1, type: sip, channels: 8}
+    users:
+      - {name: till1, extension: "201", phone: "2420"}
+      - {name: till2, extension: "202", phone: "2420"}
+      - {name: till3, extension: "203", phone: "2420"}
+      - {name: till4, extension: "204", phone: "2420"}
+      - {name: till5, extension: "205", phone: "2420"}
+    groups:
+      - {name: shopfloor, extension: "500", hunting: rotary, members: ["201", "202", "203", "204", "205"]}
+traffic:
+  - name: customers
+    unit: shop
+    from: sip1
+    to: "500"
+    erlangs: 4
+    holding: {distribution: exponential, mean: 3m}
+  - name: direct
+    unit: shop
+    from: sip1
+    to: ["201", "202"]
+    calls_per_hour: 20
+    holding: {distribution: fixed, mean: 2m}
+"""
+
+
+@pytest.fixture
+def mosquitto(tmp_path):
+    broker = Mosquitto(tmp_path).start()
+    yield broker
+    broker.stop()
+
+
+@pytest.fixture
+def shops(tmp_path):
+    path = tmp_path / "shops.yaml"
+    path.write_text(SHOPS, encoding="utf-8")
+    return path
+
+
+def _serve(config, url, tmp_path, *extra):
+    serve = ipo_emu("serve", str(config), "--mqtt", url, "--speed", "100", *extra, cwd=tmp_path)
+    assert first_line(serve) == url
+    return serve
+
+
+def _stop(serve):
+    serve.send_signal(signal.SIGINT)
+    serve.communicate(timeout=30)
+
+
+def _load(*args, timeout=90):
+    return subprocess.run([sys.executable, "-m", "emulator", "load", *args], capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def test_every_decision_of_served_units_is_timed_and_judged(mosquitto, shops, tmp_path):
+    serve = _serve(shops, mosquitto.url, tmp_path, "--commands-only")
+    try:
+        report = tmp_path / "external.json"
+        done = _load(str(shops), "--target", mosquitto.url, "--speed", "100", "--rate", "300", "--for", "3s",
+                     "--report", str(report), "--max-p99-ms", "1000")
+    finally:
+        _stop(serve)
+    assert done.returncode == 0, done.stderr + done.stdout
+    data = json.loads(report.read_text())
+    assert data["units"] == 3 and data["lost"] == 0 and not data["errors"]
+    assert 600 <= data["offers"] <= 1200  # Poisson at 300/s for 3 s
+    assert data["replies"] == data["offers"] + data["hang_ups"]
+    assert data["offer_latency"]["count"] == data["offers"]
+    assert data["hang_up_latency"]["count"] == data["hang_ups"]
+    assert 0 < data["offer_latency"]["p50_ms"] <= data["offer_latency"]["p99_ms"] <= data["offer_latency"]["max_ms"]
+    check = data["check"]
+    assert check["violations"] == 0, check["findings"]
+    by_name = {t["name"]: t for t in data["traffic"]}
+    assert set(by_name) == {"customers", "direct"}
+    # 4 SIP licenses a shop at 400 erlangs offered: most calls are refused, by that pool
+    assert by_name["customers"]["refusals"]["license_exhausted/sip_trunk_channels"] > 0
+    refused_by_extensions = sum(n for why, n in check["not_judged"].items() if why.startswith("refused"))
+    assert check["judged"] + refused_by_extensions == data["offers"]
+    assert check["judged"] > data["offers"] // 2
+    assert check["states_matched"] >= 3  # at least each unit's last state, after our last command
+    assert "offers" in done.stderr  # live rows
+    assert "judged against the units' published state" in done.stdout
+
+
+def test_a_unit_with_traffic_of_its_own_fails_the_check(mosquitto, shops, tmp_path):
+    serve = _serve(shops, mosquitto.url, tmp_path)  # its own traffic plays too
+    try:
+        report = tmp_path / "external.json"
+        done = _load(str(shops), "--target", mosquitto.url, "--speed", "100", "--rate", "100", "--for", "2s",
+                     "--report", str(report), "--no-console")
+    finally:
+        _stop(serve)
+    assert done.returncode == 1, done.stderr
+    findings = json.loads(report.read_text())["check"]["findings"]
+    assert any("did something it was not asked" in f for f in findings), findings
+    assert "violation" in done.stderr
+
+
+def test_nothing_served_or_no_broker_is_one_line(mosquitto, shops, tmp_path):
+    done = _load(str(shops), "--target", mosquitto.url, "--for", "1s")
+    assert done.returncode == 2
+    assert done.stderr.strip().count("\n") == 0
+    assert "no retained state for shop-1, shop-2, shop-3 under ipo/" in done.stderr
+    mosquitto.stop()
+    done = _load(str(shops), "--target", mosquitto.url, "--for", "1s")
+    assert done.returncode == 2 and "cannot connect" in done.stderr, done.stderr
+    done = _load(str(shops), "--target", "http://x", "--for", "1s")
+    assert done.returncode == 2 and "--target" in done.stderr, done.stderr
+    done = _load(str(shops), "--target", mosquitto.url, "--workers", "2")
+    assert done.returncode == 2 and "--workers: not with --target" in done.stderr, done.stderr
+    done = _load(str(shops), "--rate", "5")
+    assert done.returncode == 2 and "--rate: for external mode; add --target" in done.stderr, done.stderr
