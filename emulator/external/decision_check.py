@@ -93,7 +93,7 @@ def parse_sample(payload: bytes) -> Sample:
         by_reason = pool.get("refused") or {}
         if not isinstance(by_reason, dict):
             raise ValueError(f"licenses state: pools.{name}.refused: expected an object")
-        for reason, count in by_reason.items():
+        for reason in by_reason:
             refused[(name, reason)] = number(by_reason, reason)
     return Sample(number(body, "time", float), number(body, "calls_admitted"), number(body, "calls_rejected"),
                   number(body, "calls_up"), effective, in_use, refused)
