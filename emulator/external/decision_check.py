@@ -228,7 +228,8 @@ class UnitCheck:
         last = self.last_sample
         if not self._at(last):
             self._violation(f"the unit's last published state ({_counts(last)}) is not that of our last decision "
-                            f"({self._our_counts()}): its state after our commands was never published")
+                            f"({self._our_counts()}): its state after our commands was not published in time (is serve's "
+                            "--state-interval over 3 s?)")
             return self.verdict
         for (pool, reason), ours in sorted(self.refusals.items()):
             theirs = last.refused.get((pool, reason), 0) - self.baseline.refused.get((pool, reason), 0)

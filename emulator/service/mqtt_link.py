@@ -35,6 +35,9 @@ KEEPALIVE_S = 10
 IN_FLIGHT = 32
 """Publishes awaiting their acknowledgement at once (aiomqtt would warn above 10: its logger is
 quietened, as waiting for acknowledgements in parallel is the point)."""
+TAKE = 16
+"""Messages taken from the outbox at a time: a reply made meanwhile waits for at most these
+(retained state of many units comes in bursts; replies go first at every take)."""
 MAX_QUEUED_INCOMING = 10_000
 """Messages received but not yet handled; more are dropped and counted (inbound_queue_full)."""
 NO_DELAY = ((socket.IPPROTO_TCP, socket.TCP_NODELAY, 1),)
@@ -161,7 +164,7 @@ class MqttLink:
     async def _write(self, client: aiomqtt.Client) -> None:
         outbox = self.outbox
         while True:
-            messages = outbox.take()
+            messages = outbox.take(TAKE)
             if not messages:
                 await outbox.wakeup.wait()
                 continue
