@@ -18,13 +18,14 @@ from emulator.cli.scenario_cmd import (
     _load,
     _write_atomically,
 )
-from emulator.cli.load_cmd import EXIT_GATE_FAILED
+from emulator.cli.load_cmd import EXIT_GATE_FAILED, write_html_report
 from emulator.scenario.schema import parse_duration
 
 
 def run_external(file: Path, target: str, *, prefix: str, rate: float | None, run_for: str, calls: int | None,
                  units: list[str], speed: float, seed: int | None, mqtt_version: str,
-                 tls: tuple[Path | None, Path | None, Path | None], report: Path | None, json_out: bool, live: bool,
+                 tls: tuple[Path | None, Path | None, Path | None], report: Path | None, html_out: Path | None,
+                 json_out: bool, live: bool,
                  max_blocking: float | None, max_p99_ms: float | None, fail_on_violation: bool) -> None:
     from emulator.external.driver import ExternalLoad, TargetError, TargetOptions
     from emulator.external.schedule import ScheduleError
@@ -64,6 +65,8 @@ def run_external(file: Path, target: str, *, prefix: str, rate: float | None, ru
     data["gates"] = {"max_blocking": max_blocking, "max_p99_ms": max_p99_ms, "failed": gates}
     if report is not None:
         _write_atomically(report, json.dumps(data, indent=2) + "\n")
+    if html_out is not None:
+        write_html_report(html_out, data, title=f"External load: {loaded.scenario.name}", kind="external")
     if json_out:
         print_json(data)
     else:

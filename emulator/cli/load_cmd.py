@@ -23,6 +23,27 @@ from emulator.scenario.runner import RunOptions
 
 EXIT_GATE_FAILED = 4
 
+
+def check_html_output(html_out: Path | None) -> None:
+    """Before a long run: the page can be written, and plotly is there to draw it."""
+    if html_out is None:
+        return
+    _writable(html_out, "--html")
+    import importlib.util
+
+    if importlib.util.find_spec("plotly") is None:
+        raise UserError("--html needs plotly: pip install 'ipo-emu[html]'")
+
+
+def write_html_report(path: Path, data: dict, *, title: str, kind: str) -> None:
+    from emulator.scenario.html_report import write_html
+
+    try:
+        write_html(path, data, title=title, kind=kind)
+    except OSError as exc:
+        raise UserError(f"--html {path}: cannot write: {exc.strerror or exc}") from None
+    note(f"wrote {path}")
+
 app = typer.Typer(add_completion=False)
 
 
@@ -37,6 +58,9 @@ def load(
     csv_prefix: Annotated[Path | None, typer.Option("--csv", help="Write PREFIX_stats.csv, PREFIX_refusals.csv and "
                                                     "(one process) PREFIX_history.csv.")] = None,
     report: Annotated[Path | None, typer.Option("--report", help="Write the report as JSON here.")] = None,
+    html_out: Annotated[Path | None, typer.Option("--html", help="Write a self-contained HTML page here: charts of "
+                                                  "license use, blocking and latency over time, and the report's "
+                                                  "tables (the 'html' extra).")] = None,
     max_blocking: Annotated[float | None, typer.Option("--max-blocking", min=0.0, max=1.0, help="Fail (exit 4) "
                                                        "when a traffic source blocked more than this share.")] = None,
     realtime: Annotated[bool, typer.Option("--realtime", help="Paced arrivals on the wall clock: admission latency "
@@ -68,6 +92,7 @@ def load(
     tls_cert: Annotated[Path | None, typer.Option("--tls-cert", help="--target mqtts: client certificate.")] = None,
     tls_key: Annotated[Path | None, typer.Option("--tls-key", help="--target mqtts: client key.")] = None,
 ) -> None:
+    check_html_output(html_out)
     if target is not None:
         from emulator.cli.external_cmd import run_external
 
@@ -78,7 +103,7 @@ def load(
                             "on the wall clock)")
         run_external(file, target, prefix=prefix, rate=rate, run_for=run_for, calls=calls, units=units or [],
                      speed=speed, seed=seed, mqtt_version=mqtt_version, tls=(tls_ca, tls_cert, tls_key),
-                     report=report, json_out=json_out, live=live, max_blocking=max_blocking, max_p99_ms=max_p99_ms,
+                     report=report, html_out=html_out, json_out=json_out, live=live, max_blocking=max_blocking, max_p99_ms=max_p99_ms,
                      fail_on_violation=fail_on_violation)
         return
     if csv_prefix is not None:
@@ -100,7 +125,7 @@ def load(
 
         try:
             result = run_in_shards(loaded, workers, secret=load_issuer_secret().value, seed=seed, realtime=realtime,
-                                   speed=speed, cluster=cluster)
+                                   speed=speed, cluster=cluster, timeline=html_out is not None)
         except ClusterError as exc:
             raise UserError(str(exc)) from None
     else:
@@ -108,7 +133,7 @@ def load(
         from emulator.scenario.runner import ScenarioRunner
 
         options = RunOptions(seed=seed, handle_signals=True, realtime=realtime, speed=speed,
-                             console=LiveConsole(sys.stderr) if live else None)
+                             console=LiveConsole(sys.stderr) if live else None, timeline=html_out is not None)
         result = asyncio.run(ScenarioRunner(loaded, options).run())
     data = result.data
     gates = []
@@ -130,6 +155,8 @@ def load(
     if report is not None:
         _write_atomically(report, json.dumps({k: v for k, v in data.items() if k != "samples"}, indent=2,
                                              default=str) + "\n")
+    if html_out is not None:
+        write_html_report(html_out, data, title=data["scenario"], kind="scenario")
     if json_out:
         print_json({k: v for k, v in data.items() if k != "samples"})
     else:

@@ -115,6 +115,12 @@ class ExternalLoad:
         self.hang_up_latency = HdrHistogram(1, 3600 * 1_000_000, 3)
         self.send_lag = HdrHistogram(1, 3600 * 1_000_000, 3)
         self._window = HdrHistogram(1, 3600 * 1_000_000, 3)
+        """Offer round trips since the last timeline point."""
+        self.timeline: dict = {"t": [], "offered": [], "refused": {}, "pools": {}, "latency_hdr": []}
+        """Every second: replies so far, refusals by reason so far, pools summed over the units'
+        latest published states, and the offer round trips of the second."""
+        self._latest: dict = {}
+        self._last_sent = 0
         self._wake = asyncio.Event()
         self._stop = asyncio.Event()
         self.stopped_by: str | None = None
@@ -139,7 +145,8 @@ class ExternalLoad:
             gc.collect()
             gc.freeze()  # the units built for their call plans never die: no collection walks them
             started = loop.time()
-            console = asyncio.ensure_future(self._rows(started)) if self.options.console else None
+            self._tick_point(started)
+            ticker = asyncio.ensure_future(self._every_second(started))
             watchdog = asyncio.ensure_future(self._watch_for_lost())
             try:
                 await self._send_all(started)
@@ -149,8 +156,8 @@ class ExternalLoad:
                 await self._await_settled()
             finally:
                 watchdog.cancel()
-                if console is not None:
-                    console.cancel()
+                ticker.cancel()
+                self._tick_point(started)
             return self._report()
         finally:
             for signum in signals:
@@ -196,6 +203,7 @@ class ExternalLoad:
                 raise TargetError(f"unit {unit}: {exc}") from None
             core = self._network.units[unit].core
             self.checks[unit] = UnitCheck(unit, sample, _admissions(core))
+            self._latest[unit] = sample
 
     async def _send_all(self, started: float) -> None:
         loop = asyncio.get_running_loop()
@@ -306,9 +314,12 @@ class ExternalLoad:
                 self._baseline[unit] = incoming.payload
                 return
             try:
-                check.state_published(parse_sample(incoming.payload))
+                sample = parse_sample(incoming.payload)
             except ValueError as exc:
                 self.findings.append(f"{unit}: {exc}")
+                return
+            self._latest[unit] = sample
+            check.state_published(sample)
 
     def _reply(self, payload: bytes) -> None:
         now = asyncio.get_running_loop().time()
@@ -347,24 +358,52 @@ class ExternalLoad:
 
     # -- output ------------------------------------------------------------------------------------
 
-    async def _rows(self, started: float) -> None:
-        loop = asyncio.get_running_loop()
-        last = Counter()
+    async def _every_second(self, started: float) -> None:
         while True:
             await asyncio.sleep(1.0)
-            now = loop.time() - started
-            admitted = sum(n for (_, o, _), n in self.outcomes.items() if o == "admitted")
-            refused = sum(n for (_, o, _), n in self.outcomes.items() if o == "rejected")
+            self._tick_point(started)
+
+    def _tick_point(self, started: float) -> None:
+        """A point of the timeline (the same shape as a scenario run's, scenario/timeline.py)
+        and, with the console, a live row: what happened since the last point."""
+        now = asyncio.get_running_loop().time() - started
+        timeline = self.timeline
+        refused: Counter[str] = Counter()
+        offered = 0
+        for (_, outcome, why), n in self.outcomes.items():
+            if outcome in ("admitted", "rejected"):
+                offered += n
+            if outcome == "rejected":
+                refused[why.partition("/")[0]] += n
+        in_use: Counter[str] = Counter()
+        limit: Counter[str] = Counter()
+        for sample in self._latest.values():
+            in_use.update(sample.in_use)
+            limit.update(sample.effective)
+        n = len(timeline["t"])
+        timeline["t"].append(round(max(now, 0.0), 3))
+        timeline["offered"].append(offered)
+        for reason in refused.keys() - timeline["refused"].keys():
+            timeline["refused"][reason] = [0] * n
+        for reason, series in timeline["refused"].items():
+            series.append(refused.get(reason, 0))
+        for pool in in_use.keys() - timeline["pools"].keys():
+            timeline["pools"][pool] = {"in_use": [0] * n, "limit": [0] * n}
+        for pool, series in timeline["pools"].items():
+            series["in_use"].append(in_use.get(pool, 0))
+            series["limit"].append(limit.get(pool, 0))
+        window = self._window
+        p99 = window.get_value_at_percentile(99) / 1000 if window.get_total_count() else 0.0
+        timeline["latency_hdr"].append(window.encode().decode("ascii"))
+        window.reset()
+        if self.options.console is not None and n:
             sent = self.counters["offer_call_sent"]
-            window = self._window
-            p99 = window.get_value_at_percentile(99) / 1000 if window.get_total_count() else 0.0
-            window.reset()
+            lost = self.counters["offer_call_lost"] + self.counters["hang_up_lost"]
             self.options.console(
-                f"{now:7.1f}s  offers {sent - last['sent']:>6}/s  total {sent:>8}  admitted {admitted:>8}  "
-                f"refused {refused:>7}  up {len(self._up):>6}  waiting {len(self._sent):>5}  p99 {p99:7.2f} ms"
-                + (f"  lost {self.counters['offer_call_lost'] + self.counters['hang_up_lost']}"
-                   if self.counters["offer_call_lost"] + self.counters["hang_up_lost"] else ""))
-            last["sent"] = sent
+                f"{now:7.1f}s  offers {sent - self._last_sent:>6}  total {sent:>8}  answered {offered:>8}  "
+                f"refused {sum(refused.values()):>7}  up {len(self._up):>6}  waiting {len(self._sent):>5}  "
+                f"p99 {p99:7.2f} ms" + (f"  lost {lost}" if lost else ""))
+            self._last_sent = sent
 
     def _report(self) -> dict:
         verdicts = [check.finish() for check in self.checks.values()]
@@ -401,6 +440,7 @@ class ExternalLoad:
             "send_lag": _latency(self.send_lag),
             "fell_behind": max_lag_s > self.options.max_lag_s,
             "max_lag_s": self.options.max_lag_s,
+            "timeline": self.timeline,
             "check": {"judged": sum(v.judged for v in verdicts),
                       "not_judged": dict(sum((v.not_judged for v in verdicts), Counter())),
                       "states_matched": sum(v.states_matched for v in verdicts),

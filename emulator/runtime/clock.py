@@ -269,6 +269,8 @@ class WallClock(Clock):
         self.admissions = HdrHistogram(1, 24 * 3600 * 1_000_000, 2)
         """Microseconds from each call's intended arrival time to its decision (record_decided):
         measured from when it was due, so a stall cannot hide the calls it delayed."""
+        self.window = None
+        """open_window(): the same, since its reader last reset it."""
 
     @property
     def max_lateness(self) -> float:
@@ -279,10 +281,20 @@ class WallClock(Clock):
         """Percentiles of callback lateness, in milliseconds."""
         return {"callbacks": self.lateness.get_total_count(), **percentiles_ms(self.lateness)}
 
+    def open_window(self):
+        """A second histogram of admissions that its reader resets at will (a timeline's
+        latency per interval)."""
+        from hdrh.histogram import HdrHistogram
+
+        self.window = HdrHistogram(1, 24 * 3600 * 1_000_000, 2)
+        return self.window
+
     def record_decided(self, due: float) -> None:
         """A call due at `due` (virtual time) has just been decided."""
-        late = asyncio.get_running_loop().time() - self._real(due)
-        self.admissions.record_value(max(1, int(late * 1e6)))
+        late = max(1, int((asyncio.get_running_loop().time() - self._real(due)) * 1e6))
+        self.admissions.record_value(late)
+        if self.window is not None:
+            self.window.record_value(late)
 
     def time(self) -> float:
         if self._anchor_real is not None and not self._in_callback:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import math
 import os
 import pickle
 import random
@@ -29,6 +30,7 @@ from emulator.runtime.replay import HistoryReplay
 from emulator.scenario.replay_input import device_parties
 from emulator.runtime.traffic import CallSource
 from emulator.scenario.loader import LoadedScenario, license_keys_for
+from emulator.scenario.timeline import Timeline
 from emulator.scenario.invariants import check as check_invariants
 from emulator.scenario.judging import ExpectationResult, judge_all
 from emulator.scenario.schema import Event, Replay, Traffic
@@ -43,6 +45,8 @@ WARM_UP_FRACTION = 0.05  # attempts discarded before judging blocking against Er
 
 DEFAULT_MAX_LAG_S = 0.25
 SAMPLED_UNITS = 24
+TIMELINE_POINTS = 200
+"""Points of the whole-run timeline (--html), at most, besides the last: each sums every unit."""
 """Units whose pools are sampled over time for --plot (a fleet's would not fit on a page)."""
 
 
@@ -65,6 +69,8 @@ class RunOptions:
     """Write each unit's SMDR records here ({unit} stands for the unit's name)."""
     pins: dict[str, dict[str, int]] = field(default_factory=dict)
     """unit -> pool -> limit: what if those pools had that many instances (sizing)."""
+    timeline: bool = False
+    """Keep whole-run figures over time (scenario/timeline.py): for the HTML report."""
 
 
 @dataclass
@@ -245,6 +251,8 @@ class ScenarioRunner:
         self.replays: list[HistoryReplay] = []
         self.smdr: SmdrOutput | None = None
         self.samples: dict[str, list] = {"t": []}
+        self.timeline: Timeline | None = None
+        self._timeline_every = 1
         self._call_units: dict[object, str] = {}
         self.interrupted: str | None = None  # the signal that ended the run early
 
@@ -290,6 +298,9 @@ class ScenarioRunner:
             self._add_traffic(index, traffic)
         if sample:
             interval = scenario.sample_interval or scenario.duration / 500
+            if self.options.timeline:
+                self.timeline = Timeline(clock.open_window() if live else None)
+                self._timeline_every = max(1, math.ceil(scenario.duration / interval / TIMELINE_POINTS))
             self._sample()
             clock.call_at(self.start + interval, self._sample_every, interval)
         if self.options.progress is not None:
@@ -503,7 +514,10 @@ class ScenarioRunner:
 
     def _sample(self, at: float | None = None) -> None:
         """In use and limit of every pool, for the plot (the first SAMPLED_UNITS units)."""
-        self.samples["t"].append(round((self.clock.time() if at is None else at) - self.start, 6))
+        t = (self.clock.time() if at is None else at) - self.start
+        if self.timeline is not None and (at is not None or len(self.samples["t"]) % self._timeline_every == 0):
+            self.timeline.sample(t, list(self.network.units.values()))
+        self.samples["t"].append(round(t, 6))
         for name, unit in itertools.islice(self.network.units.items(), SAMPLED_UNITS):
             for pool_id, pool in unit.pools().items():
                 series = self.samples.setdefault(f"{name}/{pool_id}", [[], []])
@@ -649,6 +663,7 @@ class ScenarioRunner:
                        for name, names in self.loaded.copies.items()},
             "smdr": self.smdr.summary() if self.smdr is not None else None,
             "samples": self.samples,
+            "timeline": self.timeline.as_dict() if self.timeline is not None else None,
         }
 
     def _smdr_warnings(self) -> list[str]:

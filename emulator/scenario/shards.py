@@ -22,6 +22,7 @@ from pathlib import Path
 from emulator.runtime.network import networks_of
 from emulator.scenario.judging import judge_all
 from emulator.scenario.loader import LoadedScenario
+from emulator.scenario.timeline import merge_timelines
 from emulator.scenario.runner import RunOptions, RunResult, ScenarioRunner, traffic_row, traffic_warnings
 
 MAX_WORKERS = 256
@@ -44,7 +45,7 @@ def plan_shards(loaded: LoadedScenario, workers: int) -> list[list[str]]:
 
 
 def run_shard(text: str, path: str, secret: bytes | None, revoked: dict, names: list[str], seed: int | None,
-              realtime: bool = False, speed: float = 1.0, max_lag_s: float = 0.25) -> dict:
+              realtime: bool = False, speed: float = 1.0, max_lag_s: float = 0.25, timeline: bool = False) -> dict:
     """In a worker process, here or on a Dask worker elsewhere: this shard's report (without
     samples). Given the file's text (a remote worker cannot read the file); on the wall clock
     each worker keeps its own clock."""
@@ -52,20 +53,20 @@ def run_shard(text: str, path: str, secret: bytes | None, revoked: dict, names: 
 
     shard = parse_scenario(text, Path(path), secret, only=set(names))  # (only its own units are built)
     shard.revoked = revoked
-    options = RunOptions(seed=seed, realtime=realtime, speed=speed, max_lag_s=max_lag_s)
+    options = RunOptions(seed=seed, realtime=realtime, speed=speed, max_lag_s=max_lag_s, timeline=timeline)
     result = asyncio.run(ScenarioRunner(shard, options).run())
     return {k: v for k, v in result.data.items() if k not in ("samples", "expectations")}
 
 
 def run_in_shards(loaded: LoadedScenario, workers: int, *, secret: bytes | None, seed: int | None,
                   realtime: bool = False, speed: float = 1.0, max_lag_s: float = 0.25,
-                  cluster: str | None = None) -> RunResult:
+                  cluster: str | None = None, timeline: bool = False) -> RunResult:
     """Called with no event loop running. Here, workers are forked where the platform can
     (they start with everything imported), else spawned; with `cluster`, the shards are
     tasks of that Dask scheduler's workers, wherever they run."""
     shards = plan_shards(loaded, workers)
     text = loaded.path.read_text(encoding="utf-8")
-    args = [(text, str(loaded.path), secret, loaded.revoked, shard, seed, realtime, speed, max_lag_s)
+    args = [(text, str(loaded.path), secret, loaded.revoked, shard, seed, realtime, speed, max_lag_s, timeline)
             for shard in shards]
     if cluster is not None:
         parts = _on_cluster(cluster, args)
@@ -130,6 +131,7 @@ def merge(loaded: LoadedScenario, parts: list[dict]) -> dict:
             "interrupted": next((p["interrupted"] for p in parts if p["interrupted"]), None),
             "wall_s": max(p["wall_s"] for p in parts), "callbacks": sum(p["callbacks"] for p in parts),
             "events_written": None, "samples": {"t": []}, "file": str(loaded.path),
+            "timeline": merge_timelines([p.get("timeline") for p in parts]),
             "fleets": {name: {"copies": len(c), "first": c[0], "last": c[-1]} for name, c in loaded.copies.items()}}
 
 

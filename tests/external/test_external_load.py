@@ -10,6 +10,7 @@ import sys
 
 import pytest
 
+from tests.browser import open_page
 from tests.service.brokers import Mosquitto
 from tests.service.test_serve_and_watch_cli import first_line, ipo_emu
 
@@ -83,9 +84,9 @@ def _load(*args, timeout=90):
 def test_every_decision_of_served_units_is_timed_and_judged(mosquitto, shops, tmp_path):
     serve = _serve(shops, mosquitto.url, tmp_path, "--commands-only")
     try:
-        report = tmp_path / "external.json"
+        report, page = tmp_path / "external.json", tmp_path / "external.html"
         done = _load(str(shops), "--target", mosquitto.url, "--speed", "100", "--rate", "300", "--for", "3s",
-                     "--report", str(report), "--max-p99-ms", "1000")
+                     "--report", str(report), "--max-p99-ms", "1000", "--html", str(page))
     finally:
         _stop(serve)
     assert done.returncode == 0, done.stderr + done.stdout
@@ -110,6 +111,14 @@ def test_every_decision_of_served_units_is_timed_and_judged(mosquitto, shops, tm
     assert check["states_matched"] >= 3  # at least each unit's last state, after our last command
     assert "offers" in done.stderr  # live rows
     assert "judged against the units' published state" in done.stdout
+    timeline = data["timeline"]
+    assert timeline["offered"][-1] == data["offers"]
+    assert sum(series[-1] for series in timeline["refused"].values()) == sum(t["rejected"] for t in data["traffic"])
+    assert max(timeline["pools"]["sip_trunk_channels"]["limit"]) == 3 * 4
+    rendered = open_page(page)
+    assert rendered.errors == [] and rendered.external == 0
+    assert rendered.charts == 3 and rendered.drawn == 3, rendered  # licenses, blocking, round trips
+    assert f"{data['offers']:,}" in rendered.text
 
 
 def test_a_unit_with_traffic_of_its_own_fails_the_check(mosquitto, shops, tmp_path):
