@@ -71,7 +71,7 @@ def load(
                                                      "when the p99 admission latency is above this.")] = None,
     live: Annotated[bool, typer.Option("--console/--no-console", help="Live rows on stderr every twentieth of the "
                                        "run: calls and refusals since the last row and in total, licenses in use "
-                                       "(one process).")] = True,
+                                       "(with --cluster: none).")] = True,
     fail_on_violation: Annotated[bool, typer.Option("--fail-on-violation/--allow-violations",
                                                     help="A violated invariant fails the run (exit 1).")] = True,
     json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON instead of tables.")] = False,
@@ -124,8 +124,11 @@ def load(
         from emulator.scenario.shards import ClusterError, run_in_shards
 
         try:
+            from emulator.scenario.live_console import LiveConsole
+
             result = run_in_shards(loaded, workers, secret=load_issuer_secret().value, seed=seed, realtime=realtime,
-                                   speed=speed, cluster=cluster, timeline=html_out is not None)
+                                   speed=speed, cluster=cluster, timeline=html_out is not None,
+                                   console=LiveConsole(sys.stderr) if live and cluster is None else None)
         except ClusterError as exc:
             raise UserError(str(exc)) from None
     else:

@@ -14,6 +14,7 @@ judges the expectations on the merged figures (judging.py), as for one process.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import multiprocessing
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
@@ -21,6 +22,7 @@ from pathlib import Path
 
 from emulator.runtime.network import networks_of
 from emulator.scenario.judging import judge_all
+from emulator.scenario.live_console import LiveConsole, ShardedConsole, shard_console
 from emulator.scenario.loader import LoadedScenario
 from emulator.scenario.timeline import merge_timelines
 from emulator.scenario.runner import RunOptions, RunResult, ScenarioRunner, traffic_row, traffic_warnings
@@ -45,7 +47,8 @@ def plan_shards(loaded: LoadedScenario, workers: int) -> list[list[str]]:
 
 
 def run_shard(text: str, path: str, secret: bytes | None, revoked: dict, names: list[str], seed: int | None,
-              realtime: bool = False, speed: float = 1.0, max_lag_s: float = 0.25, timeline: bool = False) -> dict:
+              realtime: bool = False, speed: float = 1.0, max_lag_s: float = 0.25, timeline: bool = False,
+              console_queue=None, shard_index: int = 0) -> dict:
     """In a worker process, here or on a Dask worker elsewhere: this shard's report (without
     samples). Given the file's text (a remote worker cannot read the file); on the wall clock
     each worker keeps its own clock."""
@@ -53,14 +56,15 @@ def run_shard(text: str, path: str, secret: bytes | None, revoked: dict, names: 
 
     shard = parse_scenario(text, Path(path), secret, only=set(names))  # (only its own units are built)
     shard.revoked = revoked
-    options = RunOptions(seed=seed, realtime=realtime, speed=speed, max_lag_s=max_lag_s, timeline=timeline)
+    options = RunOptions(seed=seed, realtime=realtime, speed=speed, max_lag_s=max_lag_s, timeline=timeline,
+                         console=shard_console(console_queue, shard_index) if console_queue is not None else None)
     result = asyncio.run(ScenarioRunner(shard, options).run())
     return {k: v for k, v in result.data.items() if k not in ("samples", "expectations")}
 
 
 def run_in_shards(loaded: LoadedScenario, workers: int, *, secret: bytes | None, seed: int | None,
                   realtime: bool = False, speed: float = 1.0, max_lag_s: float = 0.25,
-                  cluster: str | None = None, timeline: bool = False) -> RunResult:
+                  cluster: str | None = None, timeline: bool = False, console: LiveConsole | None = None) -> RunResult:
     """Called with no event loop running. Here, workers are forked where the platform can
     (they start with everything imported), else spawned; with `cluster`, the shards are
     tasks of that Dask scheduler's workers, wherever they run."""
@@ -72,7 +76,14 @@ def run_in_shards(loaded: LoadedScenario, workers: int, *, secret: bytes | None,
         parts = _on_cluster(cluster, args)
     else:
         method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-        with ProcessPoolExecutor(max_workers=len(shards), mp_context=multiprocessing.get_context(method)) as pool:
+        context = multiprocessing.get_context(method)
+        with contextlib.ExitStack() as stack:
+            if console is not None:  # the workers send their counts; rows are printed here
+                queue = stack.enter_context(context.Manager()).Queue()
+                rows = ShardedConsole(console, len(shards), queue).start()
+                stack.callback(rows.stop)
+                args = [(*a, queue, i) for i, a in enumerate(args)]
+            pool = stack.enter_context(ProcessPoolExecutor(max_workers=len(shards), mp_context=context))
             parts = [future.result() for future in [pool.submit(run_shard, *a) for a in args]]
     data = merge(loaded, parts)
     data["workers"] = {"count": len(shards), "units_per_worker": [len(s) for s in shards]}

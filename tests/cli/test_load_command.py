@@ -99,3 +99,15 @@ traffic:
     assert main(["load", str(path), "--no-console", "--allow-violations", "--json"]) == 0
     out, err = capsys.readouterr()
     assert json.loads(out)["invariants"]["violations"] and "allowed by --allow-violations" in err
+
+
+def test_live_rows_of_several_workers_are_those_of_one_process(capsys):
+    def rows(*extra: str) -> list[str]:
+        assert main(["load", FLEET, "--json", *extra]) == 0
+        err = capsys.readouterr().err
+        return [line for line in err.splitlines() if line.strip()[:5].strip().endswith("%") or "done" in line]
+
+    one = rows()
+    assert len(one) == 21  # the heading, then a row every twentieth
+    assert rows("--workers", "2") == one
+    assert rows("--workers", "3") == one

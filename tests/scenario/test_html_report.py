@@ -19,6 +19,24 @@ def _load(*args: str) -> subprocess.CompletedProcess:
                           text=True, timeout=300)
 
 
+def test_the_readme_line_writes_a_page_that_chromium_renders(tmp_path):
+    import re
+    import shlex
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    (line,) = re.search(r"## Load testing\n\n```sh\n(.*?)```", readme, re.S).group(1).strip().splitlines()
+    args = shlex.split(line.split("  #")[0])
+    assert args[:3] == ["ipo-emu", "load", "scenarios/fleet-of-shops.yaml"] and args[-2] == "--html"
+    # as written, but with the scenario found from anywhere and the page written in tmp_path
+    done = subprocess.run([sys.executable, "-m", "emulator", "load", str(SHOPS), *args[3:]], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "Fleet shop" in done.stdout  # the text report as ever, besides the page
+    rendered = open_page(tmp_path / args[-1])
+    assert rendered.errors == [] and rendered.external == 0
+    assert rendered.charts == 2 and rendered.drawn == 2, rendered  # license use, blocking (virtual time: no latency)
+
+
 def test_the_page_renders_in_chromium_with_its_charts_and_no_script_error(tmp_path):
     page, report = tmp_path / "shops.html", tmp_path / "shops.json"
     done = _load(str(SHOPS), "--realtime", "--speed", "20000", "--workers", "2", "--html", str(page),
