@@ -13,6 +13,8 @@ from emulator.scenario.runner import fleet_of_copies
 STATS_COLUMNS = ("kind", "name", "unit", "copies", "attempts", "admitted", "rejected", "busy", "blocked", "blocking",
                  "offered_erlangs", "carried_erlangs", "effective", "peak", "mean_in_use", "refused")
 REFUSAL_COLUMNS = ("unit", "reason", "detail", "count")
+STEP_COLUMNS = ("traffic", "step", "from_s", "to_s", "calls_per_hour", "offered_erlangs", "attempts", "admitted",
+                "rejected", "busy", "blocked", "blocking")
 
 
 def stats_rows(data: dict) -> list[dict]:
@@ -48,8 +50,8 @@ def _groups(data: dict) -> dict[str, list[dict]]:
 
 
 def write_csv(prefix: Path, data: dict) -> list[Path]:
-    """PREFIX_stats.csv, PREFIX_refusals.csv and, when the run sampled its pools,
-    PREFIX_history.csv; each whole or not at all."""
+    """PREFIX_stats.csv, PREFIX_refusals.csv, PREFIX_steps.csv when a traffic source ramps and,
+    when the run sampled its pools, PREFIX_history.csv; each whole or not at all."""
     written = []
 
     def table(path: Path, columns: tuple[str, ...], rows: list[dict]) -> None:
@@ -63,6 +65,10 @@ def write_csv(prefix: Path, data: dict) -> list[Path]:
 
     table(Path(f"{prefix}_stats.csv"), STATS_COLUMNS, stats_rows(data))
     table(Path(f"{prefix}_refusals.csv"), REFUSAL_COLUMNS, refusal_rows(data))
+    steps = [{"traffic": t["name"], **s, "blocking": f"{s['blocking']:.6f}"}
+             for t in data["traffic"] for s in t.get("steps", [])]
+    if steps:
+        table(Path(f"{prefix}_steps.csv"), STEP_COLUMNS, steps)
     samples = data.get("samples") or {}
     series = [name for name in samples if name != "t"]
     if samples.get("t") and series:

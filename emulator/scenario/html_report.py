@@ -226,6 +226,15 @@ def _tables(data: dict, kind: str) -> str:
                           f"{t['rejected']:,}", f"{t['blocking']:.4f}", f"{t['offered_erlangs']:.3f}",
                           "" if t["carried_erlangs"] is None else f"{t['carried_erlangs']:.3f}"]
                          for t in data["traffic"])))
+    for t in data["traffic"]:
+        if t.get("steps"):
+            parts.append(_table(f"Ramp steps of {t['name']}", ["step", "from s", "to s", "calls/h per copy",
+                                                               "offered E per copy", "attempts", "admitted",
+                                                               "busy user", "blocked", "blocking"],
+                                ([str(s["step"]), f"{s['from_s']:g}", f"{s['to_s']:g}", f"{s['calls_per_hour']:g}",
+                                  f"{s['offered_erlangs']:.2f}", f"{s['attempts']:,}", f"{s['admitted']:,}",
+                                  f"{s['busy']:,}", f"{s['blocked']:,}", f"{s['blocking']:.4f}"]
+                                 for s in t["steps"])))
     pools: dict[str, dict] = {}
     for unit in data["units"]:
         for pool in unit["pools"]:

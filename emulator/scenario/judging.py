@@ -43,10 +43,16 @@ def judge(scenario: Scenario, units_named, data: dict, index: int, exp: Expectat
         return ExpectationResult(text, ok, shown or "no such key installed", f"status {exp.status}")
     if kind == "blocking":
         row = next(t for t in data["traffic"] if t["name"] == sel.traffic)
-        counted = row["after_warm_up"]["counted"]
-        measured = row["after_warm_up"]["blocked"] / counted if counted else 0.0
-        if exp.erlang_b is not None:
+        if sel.step is not None:  # one step of a ramp: the calls offered during it
+            step = row["steps"][sel.step - 1] if sel.step <= len(row["steps"]) else None
+            if step is None:
+                return ExpectationResult(text, False, "the run ended before this step", "the step to run")
+            measured, offered = step["blocking"], step["offered_erlangs"]
+        else:
+            counted = row["after_warm_up"]["counted"]
+            measured = row["after_warm_up"]["blocked"] / counted if counted else 0.0
             offered = row["busy_erlangs"]  # per copy: each copy of a fleet alike
+        if exp.erlang_b is not None:
             target = erlang_b(exp.erlang_b, offered)
             expected = f"Erlang-B({exp.erlang_b}, {offered:.2f} E) = {target:.4f} ± {exp.tolerance:g}"
         else:

@@ -120,6 +120,9 @@ def render(result: RunResult, console: Console) -> None:
                           "-" if t["carried_erlangs"] is None else f"{t['carried_erlangs']:.2f}",
                           _channels(t["sizing"]["channels_needed"]), refusals_text(t["rejections"]))
         console.print(table)
+    for t in data["traffic"]:
+        if t.get("steps"):
+            render_steps(t, console)
     for replay in data.get("replay", []):
         render_replay(replay, console)
     for listener in data.get("sip") or []:
@@ -151,6 +154,18 @@ def render(result: RunResult, console: Console) -> None:
             console.print(f"{mark}  {e.text}: {e.actual} (expected {e.expected})")
         failed = sum(not e.ok for e in result.expectations)
         console.print(f"{len(result.expectations) - failed} passed, {failed} failed")
+
+
+def render_steps(row: dict, console: Console) -> None:
+    """A ramp, step by step: the calls offered during each step and how many were refused."""
+    per = " a copy" if row.get("copies", 1) > 1 else ""
+    table = _table(f"Ramp steps of {row['name']}", ["step", "from", "to", f"calls/h{per}", f"offered E{per}",
+                                                     "attempts", "admitted", "busy user", "blocked", "blocking"])
+    for s in row["steps"]:
+        table.add_row(str(s["step"]), f"{s['from_s']:g} s", f"{s['to_s']:g} s", f"{s['calls_per_hour']:g}",
+                      f"{s['offered_erlangs']:.2f}", f"{s['attempts']:,}", f"{s['admitted']:,}", f"{s['busy']:,}",
+                      f"{s['blocked']:,}", f"{s['blocking']:.2%}")
+    console.print(table)
 
 
 def render_fleet(name: str, info: dict, units: list[dict], console: Console) -> None:

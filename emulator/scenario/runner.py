@@ -253,6 +253,9 @@ class ScenarioRunner:
         self.samples: dict[str, list] = {"t": []}
         self.timeline: Timeline | None = None
         self._timeline_every = 1
+        self._step_marks: dict[str, dict[int, list[int]]] = {}
+        """A ramp's sources: name -> step -> [attempts, rejected, busy] of all its copies when
+        that step began."""
         self._call_units: dict[object, str] = {}
         self.interrupted: str | None = None  # the signal that ended the run early
 
@@ -456,6 +459,9 @@ class ScenarioRunner:
             observe_until=self.start + self.scenario.duration if self.serving else self.end)
         source.start()
         self.sources.append((traffic, source))
+        for k, (when, _) in enumerate(steps[1:], start=1):  # a ramp: its figures per step
+            if when < min(source.stop_at, self.end):
+                self.clock.call_at(when, self._mark_step, traffic.name, k, source)
 
     def _sources_by_spec(self) -> list[tuple[Traffic, list[CallSource]]]:
         """Each traffic source of the file with its sources: one, or one per copy of a fleet."""
@@ -511,6 +517,32 @@ class ScenarioRunner:
         return out
 
     # -- sampling and progress ---------------------------------------------------------------------
+
+    def _mark_step(self, name: str, step: int, source: CallSource) -> None:
+        mark = self._step_marks.setdefault(name, {}).setdefault(step, [0, 0, 0])
+        mark[0] += source.attempts
+        mark[1] += source.rejected
+        mark[2] += source.busy
+
+    def _ramp_steps(self, spec: Traffic, sources: list[CallSource], reached: float) -> list[dict]:
+        """A ramp's figures step by step, up to where the run reached (per copy: the rate)."""
+        rates = spec.rate_steps()
+        if len(rates) < 2:
+            return []
+        stop = spec.stop if spec.stop is not None else self.scenario.duration
+        bounds = [offset for offset, _ in rates] + [stop]
+        marks = self._step_marks.get(spec.name, {})
+        totals = [sum(x.attempts for x in sources), sum(x.rejected for x in sources), sum(x.busy for x in sources)]
+        reached_offset = reached - self.start
+        steps = []
+        for k, (offset, rate) in enumerate(rates):
+            if offset >= min(reached_offset, stop):
+                break
+            begin = marks.get(k, [0, 0, 0]) if k else [0, 0, 0]
+            end = marks.get(k + 1, totals) if k + 1 < len(rates) else totals
+            steps.append(step_row(k + 1, offset, min(bounds[k + 1], reached_offset), rate * 3600.0,
+                                  rate * spec.holding.mean, *(e - b for e, b in zip(end, begin, strict=True))))
+        return steps
 
     def _sample(self, at: float | None = None) -> None:
         """In use and limit of every pool, for the plot (the first SAMPLED_UNITS units)."""
@@ -622,7 +654,7 @@ class ScenarioRunner:
                 carried_erlangs=None if self.interrupted else
                 sum(x.carried_s for x in sources) / copies / max(1e-9, reached - begin),
                 warm_up_blocked=round(sum(ratio * used for ratio, used in parts)),
-                warm_up_counted=sum(used for _, used in parts)))
+                warm_up_counted=sum(used for _, used in parts), steps=self._ramp_steps(spec, sources, reached)))
         lag = self.clock.lateness_summary() if isinstance(self.clock, WallClock) else None
         admissions = None
         if isinstance(self.clock, WallClock):
@@ -703,7 +735,8 @@ def call_row(history, call: int, replay: HistoryReplay) -> dict:
 
 def traffic_row(name: str, unit: str, *, copies: int, attempts: int, admitted: int, rejected: int, busy: int,
                 rejections: Counter, offered_erlangs: float, busy_erlangs: float, carried_erlangs: float | None,
-                grade: float, all_refused: bool, warm_up_blocked: int, warm_up_counted: int) -> dict:
+                grade: float, all_refused: bool, warm_up_blocked: int, warm_up_counted: int,
+                steps: list[dict] | None = None) -> dict:
     """A traffic source's row of the report (docs/scenarios.md "The report"), from its totals:
     one process's sources, or the shards' rows added up (shards.py)."""
     return {"name": name, "unit": unit, "copies": copies, "attempts": attempts, "admitted": admitted,
@@ -715,7 +748,17 @@ def traffic_row(name: str, unit: str, *, copies: int, attempts: int, admitted: i
             "sizing": {"grade_of_service": grade, "channels_needed": channels_needed(busy_erlangs, grade)},
             "all_refused_intended": all_refused,
             "after_warm_up": {"blocked": warm_up_blocked, "counted": warm_up_counted,
-                              "warm_up_share": WARM_UP_FRACTION}}
+                              "warm_up_share": WARM_UP_FRACTION},
+            "steps": steps or []}
+
+
+def step_row(step: int, from_s: float, to_s: float, calls_per_hour: float, offered_erlangs: float,
+             attempts: int, rejected: int, busy: int) -> dict:
+    """One step of a ramp (counts over every copy; the rate and load are per copy)."""
+    return {"step": step, "from_s": from_s, "to_s": to_s, "calls_per_hour": calls_per_hour,
+            "offered_erlangs": offered_erlangs, "attempts": attempts, "admitted": attempts - rejected,
+            "rejected": rejected, "busy": busy, "blocked": rejected - busy,
+            "blocking": (rejected - busy) / (attempts - busy) if attempts > busy else 0.0}
 
 
 def fleet_of_copies(data: dict) -> dict[str, str]:

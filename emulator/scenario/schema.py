@@ -395,6 +395,9 @@ class EventSelector(_Selector):
 class BlockingSelector(_Strict):
     traffic: str
     """The traffic source (by name) whose blocking ratio is judged."""
+    step: int | None = Field(default=None, ge=1, le=10_000)
+    """A ramp's step, from 1: the blocking of the calls offered during that step alone
+    (Erlang-B at that step's load)."""
 
 
 class Expectation(_Strict):
@@ -540,6 +543,12 @@ class Scenario(_Strict):
                 self._unit_ref(selector.unit, f"expect[{i}].{expectation.kind}.unit")
             if traffic_ref is not None and traffic_ref not in traffic_names:
                 raise ValueError(f"expect[{i}].{expectation.kind}.traffic: no traffic named {traffic_ref!r}")
+            step = getattr(selector, "step", None)
+            if step is not None:
+                ramp = next(t for t in self.traffic if t.name == traffic_ref).ramp
+                if ramp is None or step > len(ramp):
+                    raise ValueError(f"expect[{i}].blocking.step: traffic {traffic_ref!r} has "
+                                     + (f"{len(ramp)} ramp steps" if ramp else "no ramp"))
         return self
 
     def _unit_ref(self, name: str | None, where: str) -> None:

@@ -25,7 +25,14 @@ from emulator.scenario.judging import judge_all
 from emulator.scenario.live_console import LiveConsole, ShardedConsole, shard_console
 from emulator.scenario.loader import LoadedScenario
 from emulator.scenario.timeline import merge_timelines
-from emulator.scenario.runner import RunOptions, RunResult, ScenarioRunner, traffic_row, traffic_warnings
+from emulator.scenario.runner import (
+    RunOptions,
+    RunResult,
+    ScenarioRunner,
+    step_row,
+    traffic_row,
+    traffic_warnings,
+)
 
 MAX_WORKERS = 256
 
@@ -186,7 +193,18 @@ def _merge_rows(name: str, unit: str, rows: list[dict], grade: float, all_refuse
                        rejections=rejections, offered_erlangs=per_copy("offered_erlangs") or 0.0,
                        busy_erlangs=per_copy("busy_erlangs") or 0.0, carried_erlangs=per_copy("carried_erlangs"),
                        warm_up_blocked=sum(r["after_warm_up"]["blocked"] for r in rows),
-                       warm_up_counted=sum(r["after_warm_up"]["counted"] for r in rows))
+                       warm_up_counted=sum(r["after_warm_up"]["counted"] for r in rows),
+                       steps=_merge_steps([r["steps"] for r in rows]))
+
+
+def _merge_steps(parts: list[list[dict]]) -> list[dict]:
+    """A ramp's steps over the shards: counts added up (the steps are the same everywhere)."""
+    parts = [p for p in parts if p]
+    if not parts:
+        return []
+    return [step_row(first["step"], first["from_s"], first["to_s"], first["calls_per_hour"], first["offered_erlangs"],
+                     *(sum(p[i][key] for p in parts) for key in ("attempts", "rejected", "busy")))
+            for i, first in enumerate(parts[0][:min(len(p) for p in parts)])]
 
 
 __all__ = ["MAX_WORKERS", "merge", "plan_shards", "run_in_shards"]
