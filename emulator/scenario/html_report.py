@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime
 import html
+import itertools
 from collections.abc import Iterable
 
 MAX_POOL_CHARTS = 8
@@ -142,7 +143,7 @@ def _latency_chart(timeline: dict, seconds: str, kind: str):
 
 
 def _steps(cumulative: list[int]) -> list[int]:
-    return [b - a for a, b in zip(cumulative, cumulative[1:])]
+    return [b - a for a, b in itertools.pairwise(cumulative)]
 
 
 def _figure_html(fig, div_id: str) -> str:
