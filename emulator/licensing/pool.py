@@ -30,6 +30,10 @@ class CountedPool:
 
     __slots__ = ("pool_id", "effective", "in_use", "peak", "refusals", "_refusal", "time_sum", "pinned", "ceiling")
 
+    limits_changed = 0
+    """Counts every change of any pool's limit in this process (rare: licenses, keys, pins), so
+    a reader of many pools' limits knows when to read them again (scenario/timeline.py)."""
+
     def __init__(self, pool_id: str, limit: int = 0, refusal: Reason = Reason.NOT_LICENSED) -> None:
         self.pool_id = pool_id
         self.effective = limit
@@ -41,6 +45,8 @@ class CountedPool:
         self.pinned: int | None = None
         self.ceiling = limit
         """The highest limit the pool has had: its peak can never be above it (an invariant)."""
+        if limit:
+            CountedPool.limits_changed += 1
 
     def try_acquire(self, now: float, count: int = 1) -> Reason | None:
         """Take count instances at `now`; None when granted, else the reason for refusing."""
@@ -91,16 +97,22 @@ class CountedPool:
         if limit < 0:
             raise ValueError(f"limit must be >= 0, got {limit}")
         self._refusal = refusal
-        self.effective = limit if self.pinned is None else self.pinned
-        self.ceiling = max(self.ceiling, self.effective)
+        self._set_effective(limit if self.pinned is None else self.pinned)
+
+    def _set_effective(self, limit: int) -> None:
+        if limit != self.effective:
+            self.effective = limit
+            CountedPool.limits_changed += 1
+            if limit > self.ceiling:
+                self.ceiling = limit
 
     def pin(self, limit: int) -> None:
         """What if this pool had `limit` instances, whatever licenses and hardware say: for
         sizing (ipo-emu replay --size). The limit holds through later license changes."""
         if limit < 0:
             raise ValueError(f"limit must be >= 0, got {limit}")
-        self.pinned = self.effective = limit
-        self.ceiling = max(self.ceiling, limit)
+        self.pinned = limit
+        self._set_effective(limit)
 
 
 class LicensePool(CountedPool):
@@ -127,8 +139,7 @@ class LicensePool(CountedPool):
             return
         total = licensed + free
         cap = self.capacity
-        self.effective = total if cap is None else min(total, cap)
-        self.ceiling = max(self.ceiling, self.effective)
+        self._set_effective(total if cap is None else min(total, cap))
         if self.effective == 0:
             self._refusal = empty_reason
         elif cap is not None and total > cap:

@@ -17,7 +17,10 @@ from collections import Counter
 from collections.abc import Sequence
 from operator import attrgetter
 
-_ADMITTED, _IN_USE, _EFFECTIVE = attrgetter("admitted"), attrgetter("in_use"), attrgetter("effective")
+from emulator.licensing.pool import CountedPool
+
+_ADMITTED, _IN_USE = attrgetter("admitted"), attrgetter("in_use")
+_EFFECTIVE, _CEILING = attrgetter("effective"), attrgetter("ceiling")
 
 APPEARANCE_PREFIX = "ext:"
 """An extension's call appearances: per user, not licenses; left out of the totals."""
@@ -36,6 +39,10 @@ class Timeline:
         self._pool_count = -1
         self._by_pool: dict[str, list] = {}
         """pool id -> that pool of every unit (call appearances left out): summed at each sample."""
+        self._limits_seen = -1
+        self._limits: dict[str, int] = {}
+        self._live: dict[str, list] = {}
+        """The pools of _by_pool that ever had a limit somewhere: the only ones that can be in use."""
         self.latency: list[str] = []
         """Per sample: the encoded histogram (microseconds) of the admissions since the last."""
 
@@ -51,6 +58,12 @@ class Timeline:
                     if not pool_id.startswith(APPEARANCE_PREFIX):
                         by_pool.setdefault(pool_id, []).append(pool)
             self._by_pool = by_pool
+            self._limits_seen = -1
+        if CountedPool.limits_changed != self._limits_seen:  # limits move with licenses and keys only
+            self._limits_seen = CountedPool.limits_changed
+            self._limits = {pool_id: sum(map(_EFFECTIVE, pools)) for pool_id, pools in self._by_pool.items()}
+            # a pool that never had a limit in any unit holds nothing (in use <= the highest limit)
+            self._live = {pool_id: pools for pool_id, pools in self._by_pool.items() if any(map(_CEILING, pools))}
         tables = [core.calls for core in cores]
         offered = sum(map(_ADMITTED, tables))
         refused: Counter[str] = Counter()
@@ -58,8 +71,9 @@ class Timeline:
             for (reason, _), count in table.rejections.items():
                 refused[reason] += count
         offered += sum(refused.values())
-        in_use = {pool_id: sum(map(_IN_USE, pools)) for pool_id, pools in self._by_pool.items()}
-        limit = {pool_id: sum(map(_EFFECTIVE, pools)) for pool_id, pools in self._by_pool.items()}
+        in_use = dict.fromkeys(self._by_pool, 0)
+        in_use.update((pool_id, sum(map(_IN_USE, pools))) for pool_id, pools in self._live.items())
+        limit = self._limits
         self.t.append(round(t, 6))
         self.offered.append(offered)
         for series, now in ((self.refused, refused), (self.in_use, in_use), (self.limit, limit)):

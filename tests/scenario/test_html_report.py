@@ -3,10 +3,13 @@ error, whose charts are drawn from the run's own figures (the same for any numbe
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from tests.browser import open_page
 
@@ -78,3 +81,31 @@ def test_html_without_a_writable_place_fails_before_running(tmp_path):
     done = _load(str(SHOPS), "--html", str(tmp_path / "missing" / "r.html"))
     assert done.returncode == 2
     assert "--html" in done.stderr and done.stderr.strip().count("\n") == 0
+
+
+@pytest.mark.parametrize("name", ["lost-feature-key-and-exchange.yaml", "trial-expiry-day-60.yaml",
+                                  "licenses-over-capacity.yaml", "example1-ip500-scn.yaml", "sip-trunks-and-vcm.yaml",
+                                  "ramp-to-saturation.yaml"])
+def test_the_timeline_sums_every_units_pools_at_every_point(name):
+    """Against the per-unit samples the run keeps for its plot (every unit, when there are at
+    most 24): at each of the timeline's points, each pool's in-use and limit are their sums, also
+    where licenses come, expire or stop validating during the run."""
+    from emulator.scenario.loader import load_scenario
+    from emulator.scenario.runner import SAMPLED_UNITS, RunOptions, ScenarioRunner
+
+    loaded = load_scenario(ROOT / "scenarios" / name)
+    data = asyncio.run(ScenarioRunner(loaded, RunOptions(timeline=True)).run()).data
+    samples, timeline = data["samples"], data["timeline"]
+    units = [u["name"] for u in data["units"]][:SAMPLED_UNITS]
+    index = {t: i for i, t in enumerate(samples["t"])}
+    checked = 0
+    for point, t in enumerate(timeline["t"]):
+        i = index[round(t, 6)]
+        for pool, series in timeline["pools"].items():
+            keys = [f"{u}/{pool}" for u in units if f"{u}/{pool}" in samples]
+            if len(data["units"]) <= SAMPLED_UNITS:
+                assert series["in_use"][point] == sum(samples[k][0][i] for k in keys), (t, pool)
+                assert series["limit"][point] == sum(samples[k][1][i] for k in keys), (t, pool)
+                checked += 1
+    assert checked > 100 or len(data["units"]) > SAMPLED_UNITS
+    assert timeline["offered"][-1] == sum(u["calls"]["admitted"] + u["calls"]["rejected"] for u in data["units"])
