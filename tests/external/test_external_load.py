@@ -149,3 +149,24 @@ def test_nothing_served_or_no_broker_is_one_line(mosquitto, shops, tmp_path):
     assert done.returncode == 2 and "--workers: not with --target" in done.stderr, done.stderr
     done = _load(str(shops), "--rate", "5")
     assert done.returncode == 2 and "--rate: for external mode; add --target" in done.stderr, done.stderr
+
+
+def test_an_interrupted_load_still_hangs_up_judges_and_reports(mosquitto, shops, tmp_path):
+    import time
+
+    serve = _serve(shops, mosquitto.url, tmp_path, "--commands-only")
+    try:
+        report = tmp_path / "external.json"
+        load = subprocess.Popen([sys.executable, "-m", "emulator", "load", str(shops), "--target", mosquitto.url,
+                                 "--speed", "100", "--rate", "100", "--for", "60s", "--no-console", "--report",
+                                 str(report)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(4)
+        load.send_signal(signal.SIGINT)
+        _, err = load.communicate(timeout=60)
+    finally:
+        _stop(serve)
+    assert load.returncode == 130, err
+    assert "interrupted by SIGINT" in err
+    data = json.loads(report.read_text())
+    assert data["interrupted_by"] == "SIGINT" and 0 < data["sending_s"] < 10
+    assert data["check"]["violations"] == 0 and data["lost"] == 0  # every call hung up, every state matched
