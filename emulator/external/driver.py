@@ -92,7 +92,8 @@ class ExternalLoad:
         self.schedule = CommandSchedule(routes, self.rate, seed=options.seed, speed=options.speed,
                                         until_s=options.for_s, max_calls=options.max_calls,
                                         id_prefix=f"load{os.getpid()}")
-        self._network = Network([u for u in loaded.units if u.name in set(self.units)], VirtualClock(0.0),
+        self._driven = set(self.units)
+        self._network = Network([u for u in loaded.units if u.name in self._driven], VirtualClock(0.0),
                                 authority=loaded.authority)
         self.reply_topic = f"ipo-emu-load/{os.getpid()}-{int(time.time() * 1000) % 10**9}/replies"
         self.outbox = Outbox(self.topics, 0.0, max_replies=10**7)
@@ -125,6 +126,8 @@ class ExternalLoad:
         self._stop = asyncio.Event()
         self.stopped_by: str | None = None
         self.sending_s = 0.0
+        self._draining = False
+        """Sending is over: a call admitted from now on is hung up at once."""
 
     # -- the run ---------------------------------------------------------------------------------
 
@@ -290,15 +293,13 @@ class ExternalLoad:
 
     # -- what comes back -------------------------------------------------------------------------
 
-    _draining = False
-
     async def _received(self, incoming) -> None:
         topic = incoming.topic
         if topic == self.reply_topic:
             self._reply(incoming.payload)
             return
         parsed = self.topics.parse(topic)
-        if parsed is None or parsed[0] not in self.checks and parsed[0] not in self.units:
+        if parsed is None or parsed[0] not in self._driven:
             return
         unit, kind, _ = parsed
         if kind == "status":
