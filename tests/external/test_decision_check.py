@@ -19,25 +19,10 @@ from emulator.runtime.network import Network
 from emulator.scenario.loader import parse_scenario
 from emulator.service.commands import _decided
 from emulator.service.state import unit_licenses
+from tests.external.shops import SHOPS
 
-SHOP = """
-name: shop
-duration: 1h
-units:
-  - name: shop
-    feature_key: virtual:50000000
-    licenses:
-      - {feature: sip_trunk_channels, instances: 4}
-    vcm_modules: [{type: vcm32}]
-    trunks:
-      - {name: sip1, type: sip, channels: 8}
-    users:
-      - {name: till1, extension: "201", phone: "2420"}
-      - {name: till2, extension: "202", phone: "2420"}
-      - {name: till3, extension: "203", phone: "2420"}
-    groups:
-      - {name: shopfloor, extension: "500", hunting: rotary, members: ["201", "202", "203"]}
-"""
+# one shop of the fleet the external-mode tests serve, without its traffic
+SHOP = SHOPS.split("\ntraffic:")[0].replace("count: 3", "count: 1")
 
 
 class LiveShop:
@@ -49,7 +34,7 @@ class LiveShop:
         self.clock = VirtualClock(1_767_225_600.0)
         self.network = Network(loaded.units, self.clock, authority=loaded.authority)
         asyncio.run(self.network.start())
-        self.unit = self.network.units["shop"]
+        self.unit = self.network.units["shop-1"]
         self.up: list[str] = []
         self.ids = 0
 
@@ -59,21 +44,21 @@ class LiveShop:
     def offer(self, b: str) -> tuple[str, str, str, dict]:
         self.ids += 1
         call_id = f"c{self.ids}"
-        decision, _ = self.network.offer_call_now(call_id, "shop", "sip1", "shop", b)
+        decision, _ = self.network.offer_call_now(call_id, "shop-1", "sip1", "shop-1", b)
         if decision.accepted:
             self.up.append(call_id)
         return call_id, "sip1", b, {"ok": True, **_decided(decision), "call_id": call_id}
 
     def hang_up(self, index: int) -> tuple[str, dict]:
         call_id = self.up.pop(index % len(self.up))
-        self.network.hang_up_now(call_id, "shop")
+        self.network.hang_up_now(call_id, "shop-1")
         return call_id, {"ok": True, **_decided(ENDED), "call_id": call_id}
 
 
 def drive(shop: LiveShop, steps: list[tuple[str, int]], lag: list[int], tamper=None) -> UnitCheck:
     """Apply steps to the unit; feed the check each reply at once and each published state
     `lag` replies later (states stay in order among themselves, as on their topic)."""
-    check = UnitCheck("shop", parse_sample(shop.state()), _admissions(shop.unit.core))
+    check = UnitCheck("shop-1", parse_sample(shop.state()), _admissions(shop.unit.core))
     waiting: list[tuple[int, bytes]] = []
     for n, (kind, arg) in enumerate(steps):
         if kind == "offer" or not shop.up:
@@ -105,7 +90,7 @@ STEPS = st.lists(st.tuples(st.sampled_from(["offer", "offer", "hang_up"]), st.in
 @settings(max_examples=60, deadline=None)
 @given(steps=STEPS, lag=st.lists(st.integers(-3, 12), min_size=1, max_size=8))
 def test_a_truthful_unit_is_found_consistent_whenever_its_states_arrive(tmp_path_factory, steps, lag):
-    shop = LiveShop(tmp_path_factory.mktemp("shop"))
+    shop = LiveShop(tmp_path_factory.mktemp("shop-1"))
     check = drive(shop, steps, lag)
     assert check.settled
     verdict = check.finish()
@@ -130,7 +115,7 @@ def test_a_call_refused_while_licenses_were_free_is_caught(tmp_path):
 
 def test_a_call_admitted_over_the_limit_is_caught(tmp_path):
     shop = LiveShop(tmp_path)
-    check = UnitCheck("shop", parse_sample(shop.state()), _admissions(shop.unit.core))
+    check = UnitCheck("shop-1", parse_sample(shop.state()), _admissions(shop.unit.core))
     for _ in range(4):
         check.offer_decided(*shop.offer("500"))
     call_id, a, b, reply = shop.offer("500")  # the fifth: refused by the unit
@@ -143,7 +128,7 @@ def test_a_call_admitted_over_the_limit_is_caught(tmp_path):
 
 def test_a_refusal_naming_the_wrong_pool_is_caught(tmp_path):
     shop = LiveShop(tmp_path)
-    check = UnitCheck("shop", parse_sample(shop.state()), _admissions(shop.unit.core))
+    check = UnitCheck("shop-1", parse_sample(shop.state()), _admissions(shop.unit.core))
     for _ in range(4):
         check.offer_decided(*shop.offer("500"))
     call_id, a, b, reply = shop.offer("500")
@@ -154,9 +139,9 @@ def test_a_refusal_naming_the_wrong_pool_is_caught(tmp_path):
 
 def test_a_unit_doing_what_it_was_not_asked_is_caught(tmp_path):
     shop = LiveShop(tmp_path)
-    check = UnitCheck("shop", parse_sample(shop.state()), _admissions(shop.unit.core))
+    check = UnitCheck("shop-1", parse_sample(shop.state()), _admissions(shop.unit.core))
     check.offer_decided(*shop.offer("500"))
-    shop.network.offer_call_now("foreign", "shop", "sip1", "shop", "500")  # not ours
+    shop.network.offer_call_now("foreign", "shop-1", "sip1", "shop-1", "500")  # not ours
     check.state_published(parse_sample(shop.state()))  # by counts alone, it could be ours...
     check.offer_decided(*shop.offer("500"))
     check.state_published(parse_sample(shop.state()))  # ...but the unit went on with one call more
@@ -167,7 +152,7 @@ def test_a_unit_doing_what_it_was_not_asked_is_caught(tmp_path):
 
 def test_a_leak_shows_in_the_last_state(tmp_path):
     shop = LiveShop(tmp_path)
-    check = UnitCheck("shop", parse_sample(shop.state()), _admissions(shop.unit.core))
+    check = UnitCheck("shop-1", parse_sample(shop.state()), _admissions(shop.unit.core))
     call_id, a, b, reply = shop.offer("500")
     check.offer_decided(call_id, a, b, reply)
     check.hang_up_decided(call_id, {"ok": True, "outcome": "ended", "call_id": call_id})  # but the unit holds it
