@@ -47,16 +47,18 @@ def write_html_report(path: Path, data: dict, *, title: str, kind: str) -> None:
 app = typer.Typer(add_completion=False)
 
 
-@app.command("load", help="Load-test license enforcement with a scenario (fleets, several processes), write CSV, "
-                          "and fail on gates. Exit codes: as ipo-emu run, and 4 when a --max-* gate failed.")
+@app.command("load", help="Load-test license enforcement with a scenario (fleets, several processes or machines), "
+                          "write CSV and an HTML report, and fail on gates; or, with --target, drive units that "
+                          "`ipo-emu serve` serves and judge every decision. Exit codes: as ipo-emu run, and 4 when "
+                          "a --max-* gate failed (docs/load.md).")
 def load(
     file: Annotated[Path, typer.Argument(help="Scenario file (YAML); fleets with count: make load.")],
     workers: Annotated[int, typer.Option("--workers", min=1, max=256, help="Processes to run the units in.")] = 1,
     cluster: Annotated[str | None, typer.Option("--cluster", help="Run the shards on this Dask scheduler's workers, "
                                                 "e.g. tcp://10.0.0.5:8786 (the 'cluster' extra).")] = None,
     seed: Annotated[int | None, typer.Option("--seed", help="Override the scenario's seed.")] = None,
-    csv_prefix: Annotated[Path | None, typer.Option("--csv", help="Write PREFIX_stats.csv, PREFIX_refusals.csv and "
-                                                    "(one process) PREFIX_history.csv.")] = None,
+    csv_prefix: Annotated[Path | None, typer.Option("--csv", help="Write PREFIX_stats.csv, PREFIX_refusals.csv, "
+                                                    "PREFIX_steps.csv (ramps) and (one process) PREFIX_history.csv.")] = None,
     report: Annotated[Path | None, typer.Option("--report", help="Write the report as JSON here.")] = None,
     html_out: Annotated[Path | None, typer.Option("--html", help="Write a self-contained HTML page here: charts of "
                                                   "license use, blocking and latency over time, and the report's "
@@ -65,10 +67,11 @@ def load(
                                                        "when a traffic source blocked more than this share.")] = None,
     realtime: Annotated[bool, typer.Option("--realtime", help="Paced arrivals on the wall clock: admission latency "
                                            "from each call's intended time, as percentiles.")] = False,
-    speed: Annotated[float, typer.Option("--speed", min=0.001, help="With --realtime: virtual seconds per real "
-                                         "second.")] = 1.0,
+    speed: Annotated[float, typer.Option("--speed", min=0.001, help="With --realtime or --target: simulated "
+                                         "seconds per real second (--target: as the units are served).")] = 1.0,
     max_p99_ms: Annotated[float | None, typer.Option("--max-p99-ms", min=0.0, help="With --realtime: fail (exit 4) "
-                                                     "when the p99 admission latency is above this.")] = None,
+                                                     "when the p99 admission latency is above this (--target: the p99 "
+                                                     "offer round trip).")] = None,
     live: Annotated[bool, typer.Option("--console/--no-console", help="Live rows on stderr every twentieth of the "
                                        "run: calls and refusals since the last row and in total, licenses in use "
                                        "(with --cluster: none).")] = True,
@@ -81,8 +84,8 @@ def load(
     prefix: Annotated[str, typer.Option("--prefix", help="--target: the served units' topic prefix.")] = "ipo",
     rate: Annotated[float | None, typer.Option("--rate", min=0.001, max=1e6, help="--target: calls offered a "
                                                "second (default: the scenario's traffic rate times --speed).")] = None,
-    run_for: Annotated[str, typer.Option("--for", help="--target: send for this long (wall clock), e.g. 30s, 5m.")
-                       ] = "30s",
+    run_for: Annotated[str | None, typer.Option("--for", help="--target: send for this long (wall clock), e.g. 30s, "
+                                                 "5m; default 30s.")] = None,
     calls: Annotated[int | None, typer.Option("--calls", min=1, help="--target: stop after offering this many "
                                               "calls.")] = None,
     units: Annotated[list[str] | None, typer.Option("--unit", help="--target: only these units or fleets "
@@ -101,7 +104,7 @@ def load(
                                      ("--realtime", realtime)) if on]
             raise UserError(f"{given[0]}: not with --target (the served units run where they are served, "
                             "on the wall clock)")
-        run_external(file, target, prefix=prefix, rate=rate, run_for=run_for, calls=calls, units=units or [],
+        run_external(file, target, prefix=prefix, rate=rate, run_for=run_for or "30s", calls=calls, units=units or [],
                      speed=speed, seed=seed, mqtt_version=mqtt_version, tls=(tls_ca, tls_cert, tls_key),
                      report=report, html_out=html_out, json_out=json_out, live=live, max_blocking=max_blocking, max_p99_ms=max_p99_ms,
                      fail_on_violation=fail_on_violation)
@@ -111,7 +114,9 @@ def load(
     _writable(report, "--report")
     if max_p99_ms is not None and not realtime:
         raise UserError("--max-p99-ms: latency is measured on the wall clock; add --realtime (or --target)")
-    for option, given in (("--rate", rate), ("--calls", calls), ("--unit", units)):
+    for option, given in (("--rate", rate), ("--for", run_for), ("--calls", calls), ("--unit", units),
+                          ("--prefix", prefix != "ipo"), ("--mqtt-version", mqtt_version != "auto"),
+                          ("--tls-ca", tls_ca), ("--tls-cert", tls_cert), ("--tls-key", tls_key)):
         if given:
             raise UserError(f"{option}: for external mode; add --target")
     if cluster is not None and workers == 1:
