@@ -18,10 +18,11 @@ from __future__ import annotations
 import asyncio
 import gc
 import heapq
+import itertools
 import os
 import signal
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -74,7 +75,8 @@ class _Sent:
     verb: str
     due: float
     sent_at: float
-    call: PlannedCall
+    unit: str
+    call: PlannedCall | None
     timed: bool
     """Counted in the latency figures (not the hang-ups of the calls still up at the end, sent
     all at once)."""
@@ -104,6 +106,7 @@ class ExternalLoad:
         self._sent: dict[int, _Sent] = {}
         self._ids = 0
         self._hang_ups: list[tuple[float, int, PlannedCall]] = []
+        self._tie = itertools.count()  # hang-ups due at the same time go in the order they were set
         self._up: dict[str, PlannedCall] = {}
         self.counters: Counter[str] = Counter()
         self.outcomes: Counter[tuple[str, str, str]] = Counter()
@@ -128,6 +131,12 @@ class ExternalLoad:
         self.sending_s = 0.0
         self._draining = False
         """Sending is over: a call admitted from now on is hung up at once."""
+        self._outstanding: Counter[str] = Counter()
+        """unit -> our commands to it still without a reply."""
+        self._last_seq: dict[str, int | None] = {}
+        """unit -> the number of its last reply applied (None: apply replies as they arrive)."""
+        self._in_order: defaultdict[str, list] = defaultdict(list)
+        """unit -> replies that arrived ahead of their turn (a heap by number)."""
 
     # -- the run ---------------------------------------------------------------------------------
 
@@ -207,6 +216,16 @@ class ExternalLoad:
             core = self._network.units[unit].core
             self.checks[unit] = UnitCheck(unit, sample, _admissions(core))
             self._latest[unit] = sample
+            # where each unit's replies are numbered from: a get_state's reply says
+            self._send("get_state", loop.time(), None, {}, timed=False, unit=unit)
+        deadline = loop.time() + STATE_WAIT_S
+        while self._sent and loop.time() < deadline:
+            await asyncio.sleep(0.01)
+        if self._sent:
+            silent = sorted({s.unit for s in self._sent.values()})
+            raise TargetError(f"--target: unit {silent[0]}"
+                              + (f" (and {len(silent) - 1} more)" if len(silent) > 1 else "")
+                              + f" does not answer commands (no reply to get_state within {STATE_WAIT_S:g} s)")
 
     async def _send_all(self, started: float) -> None:
         loop = asyncio.get_running_loop()
@@ -242,13 +261,16 @@ class ExternalLoad:
         finally:
             timer.cancel()
 
-    def _send(self, verb: str, due: float, call: PlannedCall, body: dict, *, timed: bool = True) -> None:
+    def _send(self, verb: str, due: float, call: PlannedCall | None, body: dict, *, timed: bool = True,
+              unit: str | None = None) -> None:
         self._ids += 1
         now = asyncio.get_running_loop().time()
-        self._sent[self._ids] = _Sent(verb, due, now, call, timed)
+        unit = unit or call.unit
+        self._sent[self._ids] = _Sent(verb, due, now, unit, call, timed)
+        self._outstanding[unit] += 1
         body["id"] = self._ids
         body["reply_to"] = self.reply_topic
-        self.outbox.add_reply(self.topics.command(call.unit, verb), orjson.dumps(body))
+        self.outbox.add_reply(self.topics.command(unit, verb), orjson.dumps(body))
         if timed:
             self.send_lag.record_value(max(1, int((now - due) * 1e6)))
         self.counters[f"{verb}_sent"] += 1
@@ -287,9 +309,14 @@ class ExternalLoad:
         """Count as lost every command sent before `sent_before` still without a reply."""
         for key in [k for k, s in self._sent.items() if s.sent_at < sent_before]:
             sent = self._sent.pop(key)
+            self._outstanding[sent.unit] -= 1
             self.counters[f"{sent.verb}_lost"] += 1
-            self.checks[sent.call.unit].reply_lost(f"{sent.verb} {sent.call.call_id}")
+            if sent.call is None:
+                continue
+            self.checks[sent.unit].reply_lost(f"{sent.verb} {sent.call.call_id}")
             self._up.pop(sent.call.call_id, None)
+            self._last_seq[sent.unit] = None  # its number will never come: take replies as they arrive
+            self._release(sent.unit, asyncio.get_running_loop().time())
 
     # -- what comes back -------------------------------------------------------------------------
 
@@ -323,22 +350,53 @@ class ExternalLoad:
             check.state_published(sample)
 
     def _reply(self, payload: bytes) -> None:
+        """A reply, timed as it arrives, and applied in the order the unit decided (its `seq`:
+        a publish the broker acknowledged late is sent again, and may overtake others)."""
         now = asyncio.get_running_loop().time()
         try:
             reply = orjson.loads(payload)
             sent = self._sent.pop(reply["id"])
         except (orjson.JSONDecodeError, KeyError, TypeError):
-            self.counters["replies_not_ours"] += 1
+            self.counters["replies_unexpected"] += 1  # sent twice, or not an answer to us
+            return
+        unit = sent.unit
+        self._outstanding[unit] -= 1
+        seq = reply.get("seq")
+        if sent.verb == "get_state":
+            self._last_seq[unit] = seq if isinstance(seq, int) else None
             return
         self.counters["replies"] += 1
-        call = sent.call
-        check = self.checks[call.unit]
-        micros = max(1, int((now - sent.due) * 1e6))
         if not reply.get("ok"):
             self.errors[(reply.get("error") or {}).get("code", "?")] += 1
+        micros = max(1, int((now - sent.due) * 1e6))
         if sent.verb == "offer_call":
             self.offer_latency.record_value(micros)
             self._window.record_value(micros)
+        elif sent.timed:
+            self.hang_up_latency.record_value(micros)
+        if not isinstance(seq, int) or self._last_seq.get(unit) is None:
+            self._apply(sent, reply, now)
+            return
+        heapq.heappush(self._in_order[unit], (seq, reply["id"], sent, reply))
+        self._release(unit, now)
+
+    def _release(self, unit: str, now: float) -> None:
+        """Apply the unit's waiting replies that are next in its order (or all of them once none
+        of our commands to it awaits a reply: a gap is then another client's command)."""
+        waiting = self._in_order[unit]
+        while waiting:
+            last = self._last_seq.get(unit)
+            if last is not None and waiting[0][0] != last + 1 and self._outstanding[unit]:
+                return
+            seq, _, sent, reply = heapq.heappop(waiting)
+            if last is not None:
+                self._last_seq[unit] = seq
+            self._apply(sent, reply, now)
+
+    def _apply(self, sent: _Sent, reply: dict, now: float) -> None:
+        call = sent.call
+        check = self.checks[sent.unit]
+        if sent.verb == "offer_call":
             check.offer_decided(call.call_id, call.a, call.b, reply)
             outcome = reply.get("outcome") or "error"
             self.outcomes[(call.source, outcome, f"{reply.get('reason') or ''}/{reply.get('detail') or ''}"
@@ -349,11 +407,9 @@ class ExternalLoad:
                     self._send("hang_up", now, call, {"call_id": call.call_id}, timed=False)
                     self.counters["hung_up_at_the_end"] += 1
                 else:
-                    heapq.heappush(self._hang_ups, (sent.due + call.hold_s, self._ids, call))
+                    heapq.heappush(self._hang_ups, (sent.due + call.hold_s, next(self._tie), call))
                     self._wake.set()
         else:
-            if sent.timed:
-                self.hang_up_latency.record_value(micros)
             self._up.pop(call.call_id, None)
             check.hang_up_decided(call.call_id, reply)
 
@@ -433,6 +489,7 @@ class ExternalLoad:
             "offers": offers, "hang_ups": self.counters["hang_up_sent"],
             "achieved_rate_per_s": offers / self.sending_s if self.sending_s > 0 else 0.0,
             "replies": self.counters["replies"], "lost": lost,
+            "replies_unexpected": self.counters["replies_unexpected"],
             "hung_up_at_the_end": self.counters["hung_up_at_the_end"],
             "errors": dict(sorted(self.errors.items())),
             "traffic": sources,

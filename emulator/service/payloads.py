@@ -159,6 +159,10 @@ class Reply(_Out):
     error: CommandError | None = None
     time: float
     """Simulated time of the decision (Unix seconds)."""
+    seq: int | None = None
+    """The unit's replies are numbered from 1 in the order it answered: a gap, a repeat or a
+    number out of order tells that replies were lost, sent twice or overtook each other on the
+    way (a publish the broker did not acknowledge in time is sent again)."""
     state: dict[str, Any] | None = None
     """get_state: the unit's status and licenses payloads."""
 

@@ -50,6 +50,9 @@ YIELD_WHEN_BEHIND = 50
 CONNECT_WAIT_S = 5.0
 """At start, how long the units wait for the first answer from the broker."""
 
+STATE_SLICES = 5
+"""The state interval is cut in this many ticks, each publishing the changed units of its slot."""
+
 DRAIN_S = 3.0
 """At the end, how long the outbox may take to empty before what is left is counted unsent."""
 
@@ -108,6 +111,8 @@ class Service:
         self.runner.sink.subscribe(self.outbox.add_event)
         self.counters: Counter[str] = Counter()
         self.handler: CommandHandler | None = None
+        self._reply_seq: dict[str, int] = {}
+        """unit -> the number of its last reply (Reply.seq)."""
         self.link: MqttLink | None = None
         self._last_state: dict[str, bytes] = {}
         self._clock_task: asyncio.Future | None = None
@@ -183,6 +188,7 @@ class Service:
                              will=LinkWill(self.topics.service_status(self.service_id),
                                            self._service_payload(online=False)))
         self.outbox.changed_units.update(dict.fromkeys(network.units))
+        self._reply_seq = dict.fromkeys(network.units, 0)
         self._publish_state(online=True)
         self._publish_service(online=True)
         link_task = asyncio.ensure_future(self.link.run())
@@ -267,6 +273,8 @@ class Service:
             return
         unit, _, verb = parsed
         reply, addressed = await self.handler.handle(unit, verb, incoming.payload)
+        if unit in self._reply_seq:
+            reply["seq"] = self._reply_seq[unit] = self._reply_seq[unit] + 1
         topic = incoming.response_topic or addressed.reply_to
         if topic is not None and topic.startswith(self.topics.prefix + "/"):
             target = self.topics.parse(topic)
@@ -280,21 +288,32 @@ class Service:
     # -- state -------------------------------------------------------------------------------------------
 
     async def _state_every(self, interval: float) -> None:
+        """Each unit's state at most every `interval`, the units spread over STATE_SLICES ticks
+        of it: a fleet's 200 states would otherwise go out in one burst that replies queue
+        behind."""
         service_every = max(1, round(1.0 / interval))
         tick = 0
+        slot_of = {name: i % STATE_SLICES for i, name in enumerate(self.runner.network.units)}
         while True:
-            await asyncio.sleep(interval)
-            self._publish_state(online=True)
+            await asyncio.sleep(interval / STATE_SLICES)
+            slot = tick % STATE_SLICES
+            self._publish_state(online=True, only=lambda name, slot=slot: slot_of[name] == slot)
             tick += 1
-            if tick % service_every == 0:
+            if tick % (service_every * STATE_SLICES) == 0:
                 self._publish_service(online=True)
 
-    def _publish_state(self, *, online: bool) -> None:
-        """Status and licenses of the units that changed since last time (all when going offline)."""
+    def _publish_state(self, *, online: bool, only=None) -> None:
+        """Status and licenses of the units that changed since they were last published (all
+        when going offline); `only` picks some of them (the others wait for their turn)."""
         network = self.runner.network
         changed = self.outbox.changed_units
-        names = list(network.units) if not online else list(changed)
-        changed.clear()
+        if not online:
+            names = list(network.units)
+            changed.clear()
+        else:
+            names = [name for name in changed if only is None or only(name)]
+            for name in names:
+                del changed[name]
         for name in names:
             unit = network.units[name]
             status = unit_status(unit, self.service_id, online=online, clock=self.clock_text)

@@ -5,6 +5,7 @@ consistent; a decision or state altered in any way is caught."""
 from __future__ import annotations
 
 import asyncio
+import random
 
 import orjson
 import pytest
@@ -169,3 +170,59 @@ def test_a_leak_shows_in_the_last_state(tmp_path):
 def test_a_malformed_state_is_named(payload, field):
     with pytest.raises(ValueError, match=field):
         parse_sample(payload)
+
+
+def _reordered(tmp_path, *, numbered: bool) -> UnitCheck:
+    """Replies of a real unit delivered to the load's driver with neighbours swapped, as a
+    publish sent again after a late acknowledgement arrives after the next one."""
+    from emulator.external.driver import ExternalLoad, TargetOptions
+    from emulator.external.schedule import PlannedCall
+    from emulator.scenario.loader import load_scenario
+    from emulator.service.broker_address import parse_broker_url
+
+    path = tmp_path / "shops.yaml"
+    path.write_text(SHOPS, encoding="utf-8")
+    shop = LiveShop(tmp_path)
+    rng = random.Random(3)
+
+    async def run() -> UnitCheck:
+        load = ExternalLoad(load_scenario(path), TargetOptions(parse_broker_url("mqtt://127.0.0.1:1"), rate_per_s=1))
+        check = load.checks["shop-1"] = UnitCheck("shop-1", parse_sample(shop.state()), _admissions(shop.unit.core))
+        load._last_seq["shop-1"] = 0 if numbered else None
+        replies, up = [], []
+        for seq in range(1, 301):
+            if up and rng.random() < 0.45:
+                call = up.pop(rng.randrange(len(up)))
+                load._send("hang_up", 0.0, call, {"call_id": call.call_id})
+                shop.network.hang_up_now(call.call_id, "shop-1")
+                shop.up.remove(call.call_id)
+                reply = {"ok": True, **_decided(ENDED), "call_id": call.call_id}
+            else:
+                call_id, a, b, reply = shop.offer("500")
+                call = PlannedCall(0.0, call_id, "shop-1", "customers", a, b, 3600.0)
+                load._send("offer_call", 0.0, call, {"a": a, "b": b, "call_id": call_id})
+                if reply["outcome"] == "admitted":
+                    up.append(call)
+            reply["id"] = load._ids
+            if numbered:
+                reply["seq"] = seq
+            replies.append(reply)
+        for i in range(0, len(replies) - 1, 7):  # every seventh reply overtaken by the next
+            replies[i], replies[i + 1] = replies[i + 1], replies[i]
+        for reply in replies:
+            load._reply(orjson.dumps(reply))
+        assert not load._sent and not load._in_order["shop-1"]
+        check.state_published(parse_sample(shop.state()))
+        return check
+
+    return asyncio.run(run())
+
+
+def test_replies_that_overtake_each_other_are_applied_in_the_units_order(tmp_path):
+    verdict = _reordered(tmp_path, numbered=True).finish()
+    assert verdict.violations == 0, verdict.findings
+    assert verdict.judged > 100
+
+
+def test_without_their_numbers_overtaking_replies_would_be_misjudged(tmp_path):
+    assert _reordered(tmp_path, numbered=False).finish().violations > 0
