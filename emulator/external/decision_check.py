@@ -33,10 +33,9 @@ from dataclasses import dataclass, field
 
 import orjson
 
-_NOT_OURS = object()
+from emulator.rules.unit_core import APPEARANCE_POOL
 
-APPEARANCE_PREFIX = "ext:"
-"""Pools the unit does not publish (an extension's call appearances)."""
+_NOT_OURS = object()
 
 MAX_HISTORY = 1_000_000
 """Points kept for published states still on their way (a unit publishes every 250 ms)."""
@@ -176,7 +175,7 @@ class UnitCheck:
                 self.in_use[pool] = self.in_use.get(pool, 0) + 1
         else:
             self.rejected += 1
-            if not detail.startswith(APPEARANCE_PREFIX) and detail in self._published(plan):
+            if not detail.startswith(APPEARANCE_POOL) and detail in self._admits(plan):
                 self.refusals[(detail, reason)] += 1
         self._moved()
 
@@ -238,7 +237,7 @@ class UnitCheck:
                                 f"{ours} of our calls")
         for (pool, reason), count in sorted(last.refused.items()):
             grown = count - self.baseline.refused.get((pool, reason), 0)
-            if grown and (pool, reason) not in self.refusals and not pool.startswith(APPEARANCE_PREFIX):
+            if grown and (pool, reason) not in self.refusals and not pool.startswith(APPEARANCE_POOL):
                 self._violation(f"{pool} counted {grown} refusals ({reason}) during the run; it refused none "
                                 "of our calls")
         return self.verdict
@@ -263,7 +262,7 @@ class UnitCheck:
         return self._plans[key]
 
     @staticmethod
-    def _published(plan: tuple | None) -> tuple[str, ...]:
+    def _admits(plan: tuple | None) -> tuple[str, ...]:
         return plan[0] if plan is not None else ()
 
     def _judge(self, call_id: str, admit: tuple[str, ...], accepted: bool, reason: str, detail: str) -> None:
@@ -274,7 +273,7 @@ class UnitCheck:
         for position, pool in enumerate(admit):
             if pool == detail and detail_at is None:
                 detail_at = position
-            if pool.startswith(APPEARANCE_PREFIX):
+            if pool.startswith(APPEARANCE_POOL):
                 continue
             if full_at is None and self.in_use.get(pool, 0) + taken[pool] >= self.effective.get(pool, 0):
                 full_at = position
@@ -290,7 +289,7 @@ class UnitCheck:
         if detail_at is None:  # refused before admission, by a party rule
             verdict.not_judged[f"refused: {reason}"] += 1
             return
-        if detail.startswith(APPEARANCE_PREFIX):  # a busy extension: only the order can be judged
+        if detail.startswith(APPEARANCE_POOL):  # a busy extension: only the order can be judged
             verdict.not_judged[f"refused: {reason}"] += 1
             if full_at is not None and full_at < detail_at:
                 self._violation(f"call {call_id} refused by {detail} ({reason}) although {full}, taken before it, "
@@ -393,7 +392,7 @@ class UnitCheck:
 
 
 def _published_only(pools: tuple[str, ...]) -> tuple[str, ...]:
-    return tuple(p for p in pools if not p.startswith(APPEARANCE_PREFIX))
+    return tuple(p for p in pools if not p.startswith(APPEARANCE_POOL))
 
 
 def _counts(sample: Sample) -> str:

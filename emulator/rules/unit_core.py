@@ -35,6 +35,10 @@ NEVER = float("inf")
 IP500_FAMILY = "ip500_vcm"
 
 
+APPEARANCE_POOL = "ext:"
+"""The prefix of an extension's call-appearance pool (ext:201): per user, not a license."""
+
+
 class UnitCore:
     def __init__(self, config: UnitConfig, authority: KeyAuthority, *, now: float,
                  revoked: Mapping[str, str] | None = None) -> None:
@@ -99,7 +103,7 @@ class UnitCore:
         for user in self.config.users:
             phone = catalogue.phone(user.phone)
             appearances = user.call_appearances or catalogue.appearances(user.phone)
-            extension = CountedPool(f"ext:{user.extension}", appearances, Reason.EXTENSION_BUSY)
+            extension = CountedPool(f"{APPEARANCE_POOL}{user.extension}", appearances, Reason.EXTENSION_BUSY)
             self.extension_pools[user.extension] = extension
             self.parties[user.extension] = Party(user.extension, EXTENSION, is_ip=phone.is_ip, codec=user.codec,
                                                  user=user, phone=phone, line_pools=(extension,))

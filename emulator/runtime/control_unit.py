@@ -24,6 +24,7 @@ from emulator.rules.decision import ENDED
 from emulator.rules.parties import GROUP
 from emulator.runtime.clock import Clock, TimerHandle, VirtualClock
 from emulator.telemetry import EventSink
+from emulator.rules.unit_core import APPEARANCE_POOL
 from hardware.feature_keys import FeatureKey, FeatureKeyAbsentError, FeatureKeyError, open_feature_key
 from hardware.feature_keys.virtual import VirtualFeatureKey
 
@@ -31,7 +32,7 @@ from hardware.feature_keys.virtual import VirtualFeatureKey
 def worth_reporting(pool_id: str, pool) -> bool:
     """A license pool or resource a report shows: used, refused, licensed or sized (call
     appearances, the ext:<n> pools, are reported apart, per busy user)."""
-    return not pool_id.startswith("ext:") and bool(pool.peak or pool.effective or pool.refusals
+    return not pool_id.startswith(APPEARANCE_POOL) and bool(pool.peak or pool.effective or pool.refusals
                                                      or getattr(pool, "licensed", 0))
 
 

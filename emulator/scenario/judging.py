@@ -14,6 +14,7 @@ from typing import Any
 
 from emulator.scenario.schema import Expectation, Scenario
 from emulator.scenario.sizing import erlang_b
+from emulator.rules.unit_core import APPEARANCE_POOL
 
 
 @dataclass
@@ -95,6 +96,6 @@ def _peak(unit: dict, pool: str) -> int:
     for row in unit["pools"]:
         if row["pool"] == pool:
             return row["peak"]
-    if pool.startswith("ext:"):  # call appearances: reported per busy user, when used
+    if pool.startswith(APPEARANCE_POOL):  # call appearances: reported per busy user, when used
         return next((e["peak"] for e in unit["extensions"] if e["extension"] == pool[4:]), 0)
     return 0  # a pool the report leaves out was never used

@@ -24,6 +24,7 @@ from emulator.licensing.issuer import IssueError, order_keys
 from firmware_models import load_release
 from emulator.runtime.network import NetworkConfigError, split_party, validate_network
 from emulator.scenario.schema import LicenseSpec, Scenario, ScenarioUnit
+from emulator.rules.unit_core import APPEARANCE_POOL
 
 _TAG = re.compile(r"^[A-Z]|[\[\]]|^(str|int|float|bool|none|list|dict)$")
 _PATH_PREFIX = re.compile(r"^((?:[a-z_][a-z0-9_]*)(?:\[\d+\])?(?:\.[a-z_][a-z0-9_]*(?:\[\d+\])?)*): (.*)$")
@@ -428,7 +429,7 @@ def pool_names(unit: UnitConfig) -> set[str]:
     names = set(unit.release_data().pools) | {"vcm_channels", "ip_extensions", "delta_server_clients"}
     if unit.voicemail is not None and unit.voicemail.type == "embedded":
         names.add("embedded_voicemail_ports")
-    names |= {f"ext:{u.extension}" for u in unit.users}
+    names |= {f"{APPEARANCE_POOL}{u.extension}" for u in unit.users}
     return names | {f"trunk:{t.name}" for t in unit.trunks}
 
 

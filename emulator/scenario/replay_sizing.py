@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from emulator.licensing.pool import LicensePool
 from emulator.scenario.loader import LoadedScenario
 from emulator.scenario.runner import RunOptions, RunResult, ScenarioRunner
+from emulator.rules.unit_core import APPEARANCE_POOL
 
 UNLIMITED = 1_000_000
 
@@ -105,7 +106,7 @@ async def replay_and_size(loaded: LoadedScenario, max_refused: float = 0.0, *,
     runner, plan_result = await replayer.run({}, "the plan as written")
     units = sorted({loaded.scenario.unit_name(r.unit) for r in loaded.scenario.replay})
     pools = {unit: runner.network[unit].pools() for unit in units}
-    sized = {unit: sorted(p for p in runner.network[unit].core.calls.pools_used() if not p.startswith("ext:"))
+    sized = {unit: sorted(p for p in runner.network[unit].core.calls.pools_used() if not p.startswith(APPEARANCE_POOL))
              for unit in units}
     unlimited = {unit: {p: UNLIMITED for p in sized[unit]} for unit in units}
     runner, free_result = await replayer.run(unlimited, "every pool without limit")

@@ -39,6 +39,7 @@ from emulator.smdr.output import SmdrOutput
 from emulator.telemetry import EventSink
 from emulator.telemetry.events import Event as TelemetryEvent
 from emulator.telemetry.event_batches import encode_lines
+from emulator.rules.unit_core import APPEARANCE_POOL
 
 WARM_UP_FRACTION = 0.05  # attempts discarded before judging blocking against Erlang-B
 
@@ -583,7 +584,7 @@ class ScenarioRunner:
             core = unit.core
             pools, extensions = [], []
             for pool_id, pool in unit.pools().items():
-                if pool_id.startswith("ext:"):  # call appearances: busy users, reported apart
+                if pool_id.startswith(APPEARANCE_POOL):  # call appearances: busy users, reported apart
                     if pool.peak or pool.refusals:
                         extensions.append({"extension": pool_id[4:], "appearances": pool.effective,
                                            "peak": pool.peak, "in_use_at_end": pool.in_use,

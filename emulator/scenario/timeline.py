@@ -18,12 +18,11 @@ from collections.abc import Sequence
 from operator import attrgetter
 
 from emulator.licensing.pool import CountedPool
+from emulator.rules.unit_core import APPEARANCE_POOL
 
 _ADMITTED, _IN_USE = attrgetter("admitted"), attrgetter("in_use")
 _EFFECTIVE, _CEILING = attrgetter("effective"), attrgetter("ceiling")
 
-APPEARANCE_PREFIX = "ext:"
-"""An extension's call appearances: per user, not licenses; left out of the totals."""
 
 
 class Timeline:
@@ -55,7 +54,7 @@ class Timeline:
             by_pool: dict[str, list] = {}
             for core in cores:
                 for pool_id, pool in core.all_pools().items():
-                    if not pool_id.startswith(APPEARANCE_PREFIX):
+                    if not pool_id.startswith(APPEARANCE_POOL):
                         by_pool.setdefault(pool_id, []).append(pool)
             self._by_pool = by_pool
             self._limits_seen = -1
