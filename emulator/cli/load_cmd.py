@@ -141,7 +141,8 @@ def load(
         from emulator.scenario.runner import ScenarioRunner
 
         options = RunOptions(seed=seed, handle_signals=True, realtime=realtime, speed=speed,
-                             console=LiveConsole(sys.stderr) if live else None, timeline=html_out is not None)
+                             console=LiveConsole(sys.stderr) if live else None, timeline=html_out is not None,
+                             pool_samples=csv_prefix is not None)
         result = asyncio.run(ScenarioRunner(loaded, options).run())
     data = result.data
     gates = []

@@ -84,7 +84,7 @@ def replay(
         tell = (lambda text: console_stderr().print(f"[dim]{text}[/dim]")) if show else None
         result, sizing = asyncio.run(replay_and_size(loaded, max_refused or 0.0, progress=tell))
     else:
-        result = asyncio.run(_run_with_progress(loaded, RunOptions(handle_signals=True), show))
+        result = asyncio.run(_run_with_progress(loaded, RunOptions(handle_signals=True, pool_samples=False), show))
     data = {k: v for k, v in result.data.items() if k != "samples"}
     if sizing is not None:
         data["sizing_replay"] = sizing.as_dict()

@@ -135,7 +135,8 @@ def run(
             raise UserError("--plot needs matplotlib: pip install 'ipo-emu[plot]'") from None
     show_progress = sys.stderr.isatty() if progress is None else progress
     options = RunOptions(realtime=realtime, speed=speed, seed=seed, events_path=events, max_lag_s=max_lag_s,
-                         handle_signals=True, smdr_path=smdr)
+                         handle_signals=True, smdr_path=smdr,
+                         pool_samples=plot_file is not None or report is not None)
     from emulator.smdr.output import SmdrFileError
 
     if workers > 1:

@@ -83,7 +83,7 @@ class _Replayer:
         self.replays += 1
         if self.progress is not None:
             self.progress(f"replay {self.replays}: {what}")
-        runner = ScenarioRunner(self.loaded, RunOptions(pins=pins))
+        runner = ScenarioRunner(self.loaded, RunOptions(pins=pins, pool_samples=False))
         result = await runner.run()
         return runner, result
 

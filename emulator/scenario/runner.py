@@ -72,6 +72,9 @@ class RunOptions:
     """unit -> pool -> limit: what if those pools had that many instances (sizing)."""
     timeline: bool = False
     """Keep whole-run figures over time (scenario/timeline.py): for the HTML report."""
+    pool_samples: bool = True
+    """Keep the first units' pools over time (`samples`): for --plot and the CSV history. The
+    commands turn it off when neither is asked for: it costs as much as a light run itself."""
 
 
 @dataclass
@@ -300,7 +303,7 @@ class ScenarioRunner:
             clock.call_at(self.start + event.at, self._play, index, event)
         for index, traffic in enumerate(scenario.traffic):
             self._add_traffic(index, traffic)
-        if sample:
+        if sample and (self.options.pool_samples or self.options.timeline):
             interval = scenario.sample_interval or scenario.duration / 500
             if self.options.timeline:
                 self.timeline = Timeline(clock.open_window() if live else None)
@@ -551,6 +554,8 @@ class ScenarioRunner:
         if self.timeline is not None and (at is not None or len(self.samples["t"]) % self._timeline_every == 0):
             self.timeline.sample(t, list(self.network.units.values()))
         self.samples["t"].append(round(t, 6))
+        if not self.options.pool_samples:
+            return
         for name, unit in itertools.islice(self.network.units.items(), SAMPLED_UNITS):
             for pool_id, pool in unit.pools().items():
                 series = self.samples.setdefault(f"{name}/{pool_id}", [[], []])

@@ -64,6 +64,7 @@ def run_shard(text: str, path: str, secret: bytes | None, revoked: dict, names: 
     shard = parse_scenario(text, Path(path), secret, only=set(names))  # (only its own units are built)
     shard.revoked = revoked
     options = RunOptions(seed=seed, realtime=realtime, speed=speed, max_lag_s=max_lag_s, timeline=timeline,
+                         pool_samples=False,
                          console=shard_console(console_queue, shard_index) if console_queue is not None else None)
     result = asyncio.run(ScenarioRunner(shard, options).run())
     return {k: v for k, v in result.data.items() if k not in ("samples", "expectations")}
