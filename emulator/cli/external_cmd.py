@@ -25,6 +25,7 @@ from emulator.scenario.schema import parse_duration
 def run_external(file: Path, target: str, *, prefix: str, rate: float | None, run_for: str, calls: int | None,
                  units: list[str], speed: float, seed: int | None, mqtt_version: str,
                  tls: tuple[Path | None, Path | None, Path | None], report: Path | None, html_out: Path | None,
+                 csv_prefix: Path | None,
                  json_out: bool, live: bool,
                  max_blocking: float | None, max_p99_ms: float | None, fail_on_violation: bool) -> None:
     from emulator.external.driver import ExternalLoad, TargetError, TargetOptions
@@ -67,6 +68,14 @@ def run_external(file: Path, target: str, *, prefix: str, rate: float | None, ru
         _write_atomically(report, json.dumps(data, indent=2) + "\n")
     if html_out is not None:
         write_html_report(html_out, data, title=f"External load: {loaded.scenario.name}", kind="external")
+    if csv_prefix is not None:
+        from emulator.scenario.csv_report import write_external_csv
+
+        try:
+            for path in write_external_csv(csv_prefix, data):
+                note(f"wrote {path}")
+        except OSError as exc:
+            raise UserError(f"--csv {csv_prefix}: cannot write: {exc.strerror or exc}") from None
     if json_out:
         print_json(data)
     else:
@@ -91,12 +100,22 @@ def render_external(data: dict) -> None:
                                                           ("p50_ms", "p90_ms", "p99_ms", "p99_9_ms", "max_ms")))
     out.print(latencies)
     traffic = Table(title="Decisions")
-    for column in ("traffic", "offered", "admitted", "refused", "blocking", "refusals (reason/pool)"):
-        traffic.add_column(column, justify="left" if column in ("traffic", "refusals (reason/pool)") else "right")
+    for column in ("traffic", "unit", "attempts", "admitted", "busy user", "blocked", "blocking",
+                   "refusals (reason/pool)"):
+        traffic.add_column(column, justify="left" if column in ("traffic", "unit", "refusals (reason/pool)")
+                           else "right")
     for t in data["traffic"]:
-        traffic.add_row(t["name"], f"{t['offered']:,}", f"{t['admitted']:,}", f"{t['rejected']:,}",
-                        f"{t['blocking']:.4f}", ", ".join(f"{k} {v:,}" for k, v in t["refusals"].items()))
+        traffic.add_row(t["name"], t["unit"], f"{t['attempts']:,}", f"{t['admitted']:,}", f"{t['busy']:,}",
+                        f"{t['blocked']:,}", f"{t['blocking']:.4f}",
+                        ", ".join(f"{k} {v:,}" for k, v in t["refusals"].items()))
     out.print(traffic)
+    pools = Table(title="Pools of the driven units (last published state; refusals during the run)")
+    for column in ("pool", "units", "highest limit", "highest peak", "refused"):
+        pools.add_column(column, justify="left" if column == "pool" else "right")
+    for p in data["pools"]:
+        if p["peak"] or p["refused"]:
+            pools.add_row(p["pool"], f"{p['units']:,}", f"{p['effective']:,}", f"{p['peak']:,}", f"{p['refused']:,}")
+    out.print(pools)
     check = data["check"]
     out.print(f"judged against the units' published state: {check['judged']:,} decisions, "
               f"{check['states_matched']:,} published states matched; {check['violations']} violations")

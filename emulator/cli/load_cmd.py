@@ -96,22 +96,21 @@ def load(
     tls_key: Annotated[Path | None, typer.Option("--tls-key", help="--target mqtts: client key.")] = None,
 ) -> None:
     check_html_output(html_out)
+    if csv_prefix is not None:
+        _writable(Path(f"{csv_prefix}_stats.csv"), "--csv")
+    _writable(report, "--report")
     if target is not None:
         from emulator.cli.external_cmd import run_external
 
-        if workers > 1 or cluster or csv_prefix or realtime:
-            given = [o for o, on in (("--workers", workers > 1), ("--cluster", cluster), ("--csv", csv_prefix),
-                                     ("--realtime", realtime)) if on]
+        if workers > 1 or cluster or realtime:
+            given = [o for o, on in (("--workers", workers > 1), ("--cluster", cluster), ("--realtime", realtime)) if on]
             raise UserError(f"{given[0]}: not with --target (the served units run where they are served, "
                             "on the wall clock)")
         run_external(file, target, prefix=prefix, rate=rate, run_for=run_for or "30s", calls=calls, units=units or [],
                      speed=speed, seed=seed, mqtt_version=mqtt_version, tls=(tls_ca, tls_cert, tls_key),
-                     report=report, html_out=html_out, json_out=json_out, live=live, max_blocking=max_blocking, max_p99_ms=max_p99_ms,
+                     report=report, html_out=html_out, csv_prefix=csv_prefix, json_out=json_out, live=live, max_blocking=max_blocking, max_p99_ms=max_p99_ms,
                      fail_on_violation=fail_on_violation)
         return
-    if csv_prefix is not None:
-        _writable(Path(f"{csv_prefix}_stats.csv"), "--csv")
-    _writable(report, "--report")
     if max_p99_ms is not None and not realtime:
         raise UserError("--max-p99-ms: latency is measured on the wall clock; add --realtime (or --target)")
     for option, given in (("--rate", rate), ("--for", run_for), ("--calls", calls), ("--unit", units),

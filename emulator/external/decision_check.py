@@ -58,6 +58,7 @@ class Sample:
     up: int
     effective: dict[str, int]
     in_use: dict[str, int]
+    peak: dict[str, int]
     refused: dict[tuple[str, str], int]
     """(pool, reason) -> refusals since the unit started."""
 
@@ -79,6 +80,7 @@ def parse_sample(payload: bytes) -> Sample:
 
     effective: dict[str, int] = {}
     in_use: dict[str, int] = {}
+    peak: dict[str, int] = {}
     refused: dict[tuple[str, str], int] = {}
     pools = body.get("pools")
     if not isinstance(pools, list):
@@ -89,13 +91,14 @@ def parse_sample(payload: bytes) -> Sample:
         name = pool["pool"]
         effective[name] = number(pool, "effective")
         in_use[name] = number(pool, "in_use")
+        peak[name] = number(pool, "peak")
         by_reason = pool.get("refused") or {}
         if not isinstance(by_reason, dict):
             raise ValueError(f"licenses state: pools.{name}.refused: expected an object")
         for reason in by_reason:
             refused[(name, reason)] = number(by_reason, reason)
     return Sample(number(body, "time", float), number(body, "calls_admitted"), number(body, "calls_rejected"),
-                  number(body, "calls_up"), effective, in_use, refused)
+                  number(body, "calls_up"), effective, in_use, peak, refused)
 
 
 @dataclass

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 import orjson
 
 from emulator.external.decision_check import UnitCheck, parse_sample
+from emulator.reasons import Reason
 from emulator.external.schedule import CommandSchedule, PlannedCall, routes_of
 from emulator.runtime.clock import VirtualClock, percentiles_ms
 from emulator.runtime.network import Network
@@ -112,6 +113,8 @@ class ExternalLoad:
         self.outcomes: Counter[tuple[str, str, str]] = Counter()
         """(source, outcome, reason/detail) of every offer's reply."""
         self.errors: Counter[str] = Counter()
+        self._refusals: Counter[tuple[str, str, str]] = Counter()
+        """(unit, reason, detail) -> our calls it refused."""
         self.findings: list[str] = []
         from hdrh.histogram import HdrHistogram
 
@@ -401,6 +404,8 @@ class ExternalLoad:
             outcome = reply.get("outcome") or "error"
             self.outcomes[(call.source, outcome, f"{reply.get('reason') or ''}/{reply.get('detail') or ''}"
                            if outcome == "rejected" else "")] += 1
+            if outcome == "rejected":
+                self._refusals[(sent.unit, reply.get("reason") or "", reply.get("detail") or "")] += 1
             if outcome == "admitted":
                 self._up[call.call_id] = call
                 if self._draining:
@@ -462,22 +467,45 @@ class ExternalLoad:
                 f"p99 {p99:7.2f} ms" + (f"  lost {lost}" if lost else ""))
             self._last_sent = sent
 
+    def _source_row(self, name: str) -> dict:
+        """A traffic source's decisions, counted as a scenario run counts them: a busy user is
+        not blocking (docs/scenarios.md)."""
+        counts: Counter[str] = Counter()
+        refusals: Counter[str] = Counter()
+        for (source, outcome, why), n in self.outcomes.items():
+            if source == name:
+                counts[outcome] += n
+                if why:
+                    refusals[why] += n
+        attempts = counts["admitted"] + counts["rejected"]
+        busy = sum(n for why, n in refusals.items() if why.startswith(f"{Reason.EXTENSION_BUSY.value}/"))
+        spec = next(t for t in self.loaded.scenario.traffic if t.name == name)
+        return {"name": name, "unit": self.loaded.scenario.unit_name(spec.unit),
+                "copies": len({r.unit for r in self.schedule.routes if r.source == name}),
+                "attempts": attempts, "admitted": counts["admitted"], "rejected": counts["rejected"], "busy": busy,
+                "blocked": counts["rejected"] - busy,
+                "blocking": (counts["rejected"] - busy) / (attempts - busy) if attempts > busy else 0.0,
+                "refusals": dict(sorted(refusals.items()))}
+
+    def _pool_rows(self) -> list[dict]:
+        """Each pool over the driven units, from their last published states: the highest limit
+        and peak of any unit, and the refusals counted during the run (all units)."""
+        rows: dict[str, dict] = {}
+        for unit, sample in self._latest.items():
+            base = self.checks[unit].baseline if unit in self.checks else sample
+            for pool, limit in sample.effective.items():
+                row = rows.setdefault(pool, {"pool": pool, "units": 0, "effective": 0, "peak": 0, "refused": 0})
+                row["units"] += 1
+                row["effective"] = max(row["effective"], limit)
+                row["peak"] = max(row["peak"], sample.peak.get(pool, 0))
+                row["refused"] += sum(n - base.refused.get((p, r), 0) for (p, r), n in sample.refused.items()
+                                      if p == pool)
+        return [rows[p] for p in sorted(rows)]
+
     def _report(self) -> dict:
         verdicts = [check.finish() for check in self.checks.values()]
         offers = self.counters["offer_call_sent"]
-        by_source: dict[str, Counter] = {}
-        for (source, outcome, why), n in self.outcomes.items():
-            counts = by_source.setdefault(source, Counter())
-            counts[outcome] += n
-            if why:
-                counts["why:" + why] += n
-        sources = []
-        for source, counts in sorted(by_source.items()):
-            replied = counts["admitted"] + counts["rejected"]
-            sources.append({"name": source, "offered": replied, "admitted": counts["admitted"],
-                            "rejected": counts["rejected"],
-                            "blocking": counts["rejected"] / replied if replied else 0.0,
-                            "refusals": {k[4:]: v for k, v in sorted(counts.items()) if k.startswith("why:")}})
+        sources = [self._source_row(name) for name in sorted({source for source, _, _ in self.outcomes})]
         lost = self.counters["offer_call_lost"] + self.counters["hang_up_lost"]
         violations = sum(v.violations for v in verdicts) + len(self.findings)
         max_lag_s = self.send_lag.get_max_value() / 1e6 if self.send_lag.get_total_count() else 0.0
@@ -493,6 +521,9 @@ class ExternalLoad:
             "hung_up_at_the_end": self.counters["hung_up_at_the_end"],
             "errors": dict(sorted(self.errors.items())),
             "traffic": sources,
+            "pools": self._pool_rows(),
+            "refusals": [{"unit": unit, "reason": reason, "detail": detail, "count": n}
+                         for (unit, reason, detail), n in sorted(self._refusals.items())],
             "offer_latency": _latency(self.offer_latency),
             "hang_up_latency": _latency(self.hang_up_latency),
             "send_lag": _latency(self.send_lag),

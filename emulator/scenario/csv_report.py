@@ -52,28 +52,65 @@ def _groups(data: dict) -> dict[str, list[dict]]:
 def write_csv(prefix: Path, data: dict) -> list[Path]:
     """PREFIX_stats.csv, PREFIX_refusals.csv, PREFIX_steps.csv when a traffic source ramps and,
     when the run sampled its pools, PREFIX_history.csv; each whole or not at all."""
-    written = []
-
-    def table(path: Path, columns: tuple[str, ...], rows: list[dict]) -> None:
-        def write(fh) -> None:
-            out = csv.DictWriter(fh, columns, lineterminator="\n", extrasaction="ignore")
-            out.writeheader()
-            out.writerows(rows)
-
-        write_whole(path, write)
-        written.append(path)
-
-    table(Path(f"{prefix}_stats.csv"), STATS_COLUMNS, stats_rows(data))
-    table(Path(f"{prefix}_refusals.csv"), REFUSAL_COLUMNS, refusal_rows(data))
+    written = [_table(Path(f"{prefix}_stats.csv"), STATS_COLUMNS, stats_rows(data)),
+               _table(Path(f"{prefix}_refusals.csv"), REFUSAL_COLUMNS, refusal_rows(data))]
     steps = [{"traffic": t["name"], **s, "blocking": f"{s['blocking']:.6f}"}
              for t in data["traffic"] for s in t.get("steps", [])]
     if steps:
-        table(Path(f"{prefix}_steps.csv"), STEP_COLUMNS, steps)
+        written.append(_table(Path(f"{prefix}_steps.csv"), STEP_COLUMNS, steps))
     samples = data.get("samples") or {}
     series = [name for name in samples if name != "t"]
     if samples.get("t") and series:
         columns = ("t", *(f"{name} {what}" for name in series for what in ("in_use", "limit")))
         rows = [{"t": t, **{f"{name} in_use": samples[name][0][i] for name in series},
                  **{f"{name} limit": samples[name][1][i] for name in series}} for i, t in enumerate(samples["t"])]
-        table(Path(f"{prefix}_history.csv"), columns, rows)
+        written.append(_table(Path(f"{prefix}_history.csv"), columns, rows))
     return written
+
+
+EXTERNAL_HISTORY_COLUMNS = ("t", "answered", "refused", "answered_in_interval", "refused_in_interval", "p50_ms",
+                            "p99_ms", "max_ms")
+
+
+def write_external_csv(prefix: Path, data: dict) -> list[Path]:
+    """External mode (ipo-emu load --target): PREFIX_stats.csv and PREFIX_refusals.csv with the
+    columns of a scenario run's, and PREFIX_history.csv with a row a second (docs/load.md)."""
+    stats = [{"kind": "traffic", "name": t["name"], "unit": t["unit"], "copies": t["copies"],
+              "attempts": t["attempts"], "admitted": t["admitted"], "rejected": t["rejected"], "busy": t["busy"],
+              "blocked": t["blocked"], "blocking": f"{t['blocking']:.6f}", "refused": t["rejected"]}
+             for t in data["traffic"]]
+    stats += [{"kind": "pool", "name": p["pool"], "unit": "(driven units)", "copies": p["units"],
+               "effective": p["effective"], "peak": p["peak"], "refused": p["refused"]} for p in data["pools"]]
+    written = [_table(Path(f"{prefix}_stats.csv"), STATS_COLUMNS, stats),
+               _table(Path(f"{prefix}_refusals.csv"), REFUSAL_COLUMNS, data["refusals"])]
+    timeline = data["timeline"]
+    pools = sorted(timeline["pools"])
+    columns = (*EXTERNAL_HISTORY_COLUMNS, *(f"{p} {what}" for p in pools for what in ("in_use", "limit")))
+    from hdrh.histogram import HdrHistogram
+
+    rows = []
+    refused = [sum(series[i] for series in timeline["refused"].values()) for i in range(len(timeline["t"]))]
+    for i, t in enumerate(timeline["t"]):
+        h = HdrHistogram.decode(timeline["latency_hdr"][i].encode())
+        counted = h.get_total_count()
+        rows.append({"t": t, "answered": timeline["offered"][i], "refused": refused[i],
+                     "answered_in_interval": timeline["offered"][i] - (timeline["offered"][i - 1] if i else 0),
+                     "refused_in_interval": refused[i] - (refused[i - 1] if i else 0),
+                     "p50_ms": f"{h.get_value_at_percentile(50) / 1000:.3f}" if counted else "",
+                     "p99_ms": f"{h.get_value_at_percentile(99) / 1000:.3f}" if counted else "",
+                     "max_ms": f"{h.get_max_value() / 1000:.3f}" if counted else "",
+                     **{f"{p} in_use": timeline["pools"][p]["in_use"][i] for p in pools},
+                     **{f"{p} limit": timeline["pools"][p]["limit"][i] for p in pools}})
+    written.append(_table(Path(f"{prefix}_history.csv"), columns, rows))
+    return written
+
+
+def _table(path: Path, columns: tuple[str, ...], rows: list[dict]) -> Path:
+    """One CSV file, whole or not at all."""
+    def write(fh) -> None:
+        out = csv.DictWriter(fh, columns, lineterminator="\n", extrasaction="ignore")
+        out.writeheader()
+        out.writerows(rows)
+
+    write_whole(path, write)
+    return path

@@ -212,11 +212,16 @@ def _percentiles(h: dict) -> str:
 def _tables(data: dict, kind: str) -> str:
     parts = []
     if kind == "external":
-        parts.append(_table("Decisions by traffic source", ["traffic", "offered", "admitted", "refused", "blocking",
-                                                             "refusals (reason/pool)"],
-                            ([t["name"], f"{t['offered']:,}", f"{t['admitted']:,}", f"{t['rejected']:,}",
-                              f"{t['blocking']:.4f}", ", ".join(f"{k} {v:,}" for k, v in t["refusals"].items())]
+        parts.append(_table("Decisions by traffic source", ["traffic", "unit", "attempts", "admitted", "busy user",
+                                                             "blocked", "blocking", "refusals (reason/pool)"],
+                            ([t["name"], t["unit"], f"{t['attempts']:,}", f"{t['admitted']:,}", f"{t['busy']:,}",
+                              f"{t['blocked']:,}", f"{t['blocking']:.4f}",
+                              ", ".join(f"{k} {v:,}" for k, v in t["refusals"].items())]
                              for t in data["traffic"])))
+        parts.append(_table("Pools of the driven units (last published state; refusals during the run)",
+                            ["pool", "units", "highest limit", "highest peak", "refused"],
+                            ([p["pool"], f"{p['units']:,}", f"{p['effective']:,}", f"{p['peak']:,}",
+                              f"{p['refused']:,}"] for p in data["pools"] if p["peak"] or p["refused"])))
         findings = data["check"]["findings"]
         if findings:
             parts.append(_table("Violations (first 200)", ["finding"], ([f] for f in findings)))

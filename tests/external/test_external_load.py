@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import signal
+from pathlib import Path
 import subprocess
 import sys
 
@@ -52,7 +53,7 @@ def test_every_decision_of_served_units_is_timed_and_judged(mosquitto, shops, tm
     try:
         report, page = tmp_path / "external.json", tmp_path / "external.html"
         done = _load(str(shops), "--target", mosquitto.url, "--speed", "100", "--rate", "300", "--for", "3s",
-                     "--report", str(report), "--max-p99-ms", "1000", "--html", str(page))
+                     "--report", str(report), "--max-p99-ms", "1000", "--html", str(page), "--csv", str(tmp_path / "ext"))
     finally:
         _stop(serve)
     assert done.returncode == 0, done.stderr + done.stdout
@@ -85,6 +86,33 @@ def test_every_decision_of_served_units_is_timed_and_judged(mosquitto, shops, tm
     assert rendered.errors == [] and rendered.external == 0
     assert rendered.charts == 3 and rendered.drawn == 3, rendered  # licenses, blocking, round trips
     assert f"{data['offers']:,}" in rendered.text
+    _check_csv(tmp_path / "ext", data)
+
+
+def _check_csv(prefix, data):
+    import csv
+
+    from emulator.scenario.csv_report import EXTERNAL_HISTORY_COLUMNS, REFUSAL_COLUMNS, STATS_COLUMNS
+
+    def rows(name):
+        with open(f"{prefix}_{name}.csv", newline="", encoding="utf-8") as fh:
+            return list(csv.DictReader(fh))
+
+    stats = rows("stats")
+    traffic = {r["name"]: r for r in stats if r["kind"] == "traffic"}
+    assert sum(int(r["attempts"]) for r in traffic.values()) == data["offers"]
+    assert traffic["customers"]["unit"] == "shop" and traffic["customers"]["copies"] == "3"
+    pools = {r["name"]: r for r in stats if r["kind"] == "pool"}
+    assert pools["sip_trunk_channels"]["effective"] == "4" and pools["sip_trunk_channels"]["peak"] == "4"
+    refused = sum(int(r["count"]) for r in rows("refusals"))
+    assert refused == sum(t["rejected"] for t in data["traffic"])
+    assert int(pools["sip_trunk_channels"]["refused"]) == sum(
+        int(r["count"]) for r in rows("refusals") if r["detail"] == "sip_trunk_channels")
+    history = rows("history")
+    assert len(history) == len(data["timeline"]["t"]) and int(history[-1]["answered"]) == data["offers"]
+    assert sum(int(r["answered_in_interval"]) for r in history) == data["offers"]
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "load.md").read_text(encoding="utf-8")
+    assert all(f"`{c}`" in docs for c in (*STATS_COLUMNS, *REFUSAL_COLUMNS, *EXTERNAL_HISTORY_COLUMNS))
 
 
 def test_a_unit_with_traffic_of_its_own_fails_the_check(mosquitto, shops, tmp_path):
@@ -113,6 +141,8 @@ def test_nothing_served_or_no_broker_is_one_line(mosquitto, shops, tmp_path):
     assert done.returncode == 2 and "--target" in done.stderr, done.stderr
     done = _load(str(shops), "--target", mosquitto.url, "--workers", "2")
     assert done.returncode == 2 and "--workers: not with --target" in done.stderr, done.stderr
+    done = _load(str(shops), "--target", mosquitto.url, "--csv", str(tmp_path / "missing" / "x"))
+    assert done.returncode == 2 and "--csv" in done.stderr, done.stderr
     done = _load(str(shops), "--rate", "5")
     assert done.returncode == 2 and "--rate: for external mode; add --target" in done.stderr, done.stderr
 
