@@ -18,7 +18,7 @@ from emulator.cli.scenario_cmd import (
     _load,
     _write_atomically,
 )
-from emulator.cli.load_cmd import EXIT_GATE_FAILED, write_html_report
+from emulator.cli.load_cmd import EXIT_GATE_FAILED, judge_gates, write_csv_files, write_html_report
 from emulator.scenario.schema import parse_duration
 
 
@@ -56,14 +56,8 @@ def run_external(file: Path, target: str, *, prefix: str, rate: float | None, ru
         data = asyncio.run(driver.run())
     except (ScheduleError, TargetError) as exc:
         raise UserError(str(exc)) from None
-    gates = []
-    if max_blocking is not None:
-        gates = [f"traffic {t['name']} blocked {t['blocking']:.4f} > --max-blocking {max_blocking:g}"
-                 for t in data["traffic"] if t["blocking"] > max_blocking]
-    latency = data["offer_latency"]
-    if max_p99_ms is not None and latency.get("count") and latency["p99_ms"] > max_p99_ms:
-        gates.append(f"p99 offer round trip {latency['p99_ms']:.3f} ms > --max-p99-ms {max_p99_ms:g}")
-    data["gates"] = {"max_blocking": max_blocking, "max_p99_ms": max_p99_ms, "failed": gates}
+    data["gates"] = judge_gates(data["traffic"], data["offer_latency"], "offer round trip",
+                                max_blocking=max_blocking, max_p99_ms=max_p99_ms)
     if report is not None:
         _write_atomically(report, json.dumps(data, indent=2) + "\n")
     if html_out is not None:
@@ -71,11 +65,7 @@ def run_external(file: Path, target: str, *, prefix: str, rate: float | None, ru
     if csv_prefix is not None:
         from emulator.scenario.csv_report import write_external_csv
 
-        try:
-            for path in write_external_csv(csv_prefix, data):
-                note(f"wrote {path}")
-        except OSError as exc:
-            raise UserError(f"--csv {csv_prefix}: cannot write: {exc.strerror or exc}") from None
+        write_csv_files(write_external_csv, csv_prefix, data)
     if json_out:
         print_json(data)
     else:

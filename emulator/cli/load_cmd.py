@@ -35,6 +35,27 @@ def check_html_output(html_out: Path | None) -> None:
         raise UserError("--html needs plotly: pip install 'ipo-emu[html]'")
 
 
+def judge_gates(traffic: list[dict], latency: dict | None, latency_name: str, *, max_blocking: float | None,
+                max_p99_ms: float | None) -> dict:
+    """The report's `gates`: each --max-* gate and what failed it (exit 4), in one line each."""
+    failed = []
+    if max_blocking is not None:
+        failed = [f"traffic {t['name']} blocked {t['blocking']:.4f} > --max-blocking {max_blocking:g}"
+                  for t in traffic if t["blocking"] > max_blocking]
+    if max_p99_ms is not None and latency and latency.get("count", 1) and latency["p99_ms"] > max_p99_ms:
+        failed.append(f"p99 {latency_name} {latency['p99_ms']:.3f} ms > --max-p99-ms {max_p99_ms:g}")
+    return {"max_blocking": max_blocking, "max_p99_ms": max_p99_ms, "failed": failed}
+
+
+def write_csv_files(writer, prefix: Path, data: dict) -> None:
+    """--csv PREFIX: the files a writer makes from the report, each named as written."""
+    try:
+        for path in writer(prefix, data):
+            note(f"wrote {path}")
+    except OSError as exc:
+        raise UserError(f"--csv {prefix}: cannot write: {exc.strerror or exc}") from None
+
+
 def write_html_report(path: Path, data: dict, *, title: str, kind: str) -> None:
     from emulator.scenario.html_report import write_html
 
@@ -144,22 +165,13 @@ def load(
                              pool_samples=csv_prefix is not None)
         result = asyncio.run(ScenarioRunner(loaded, options).run())
     data = result.data
-    gates = []
-    if max_blocking is not None:
-        gates = [f"traffic {t['name']} blocked {t['blocking']:.4f} > --max-blocking {max_blocking:g}"
-                 for t in data["traffic"] if t["blocking"] > max_blocking]
-    latency = data.get("admission_latency")
-    if max_p99_ms is not None and latency and latency["p99_ms"] > max_p99_ms:
-        gates.append(f"p99 admission latency {latency['p99_ms']:.3f} ms > --max-p99-ms {max_p99_ms:g}")
-    data["gates"] = {"max_blocking": max_blocking, "max_p99_ms": max_p99_ms, "failed": gates}
+    data["gates"] = judge_gates(data["traffic"], data.get("admission_latency"), "admission latency",
+                                max_blocking=max_blocking, max_p99_ms=max_p99_ms)
+    gates = data["gates"]["failed"]
     if csv_prefix is not None:
         from emulator.scenario.csv_report import write_csv
 
-        try:
-            for path in write_csv(csv_prefix, data):
-                note(f"wrote {path}")
-        except OSError as exc:
-            raise UserError(f"--csv {csv_prefix}: cannot write: {exc.strerror or exc}") from None
+        write_csv_files(write_csv, csv_prefix, data)
     if report is not None:
         _write_atomically(report, json.dumps({k: v for k, v in data.items() if k != "samples"}, indent=2,
                                              default=str) + "\n")
