@@ -61,6 +61,8 @@ class CallTable:
         self.active: dict[object, tuple | list] = {}
         self.admitted = 0
         self.rejections: Counter[tuple[str, str]] = Counter()  # (reason, detail) -> count
+        self.hunted: str | None = None
+        """The member the last call admitted to a hunt group reached (its event names it)."""
         self.conferences: dict[object, dict[str, tuple[CountedPool, ...]]] = {}
         self._routes: dict[tuple[str, str], tuple] = {}
         self.offer = self._make_offer()
@@ -162,6 +164,7 @@ class CallTable:
                     return refuse(Reason.EXTENSION_BUSY, group.name)
                 route = routes.get((a, member.name)) or route_for(a, member.name)
                 _, setup, checks, voicemail, _, admit = route
+                table.hunted = member.name
             for party in checks:
                 if not party.registered:
                     return refuse(Reason.NOT_REGISTERED, party.name)

@@ -253,7 +253,10 @@ class WallClock(Clock):
     during a callback it is the callback's due time. Stamps never go backwards.
     """
 
-    YIELD_WHEN_LATE = 500  # callbacks run back to back before letting other tasks (signals) in
+    YIELD_WHEN_LATE_S = 0.002
+    """Behind, callbacks run back to back for this long (real seconds) before other tasks
+    get a turn: signals, commands, and whoever takes the events (the sink hands them on at
+    each turn, so a turn every 2 ms keeps batches large and commands answered promptly)."""
 
     def __init__(self, start: float, *, speed: float = 1.0) -> None:
         if speed <= 0:
@@ -351,7 +354,8 @@ class WallClock(Clock):
             self._anchor_real = loop.time() - (self.now - self.start) / self.speed
         self._wakeup = asyncio.Event()
         heap, record = self._heap, self.lateness.record_value
-        back_to_back = 0
+        turn_every = self.YIELD_WHEN_LATE_S
+        yield_at = loop.time() + turn_every
         try:
             while True:
                 due = self.next_time()
@@ -366,10 +370,11 @@ class WallClock(Clock):
                     if self.now < until:
                         self.now = until
                     return
-                late = loop.time() - self._real(due)
+                real_now = loop.time()
+                late = real_now - self._real(due)
                 if late < 0:
                     await self._sleep_until(self._real(due))
-                    back_to_back = 0
+                    yield_at = loop.time() + turn_every
                     continue
                 entry = heapq.heappop(heap)
                 if entry[_ENTRY_FN] is None:
@@ -385,10 +390,9 @@ class WallClock(Clock):
                 finally:
                     self._in_callback = False
                 self.callbacks_run += 1
-                back_to_back += 1
-                if back_to_back >= self.YIELD_WHEN_LATE:
-                    back_to_back = 0
+                if real_now >= yield_at:
                     await asyncio.sleep(0)  # behind: still let signals and other tasks in
+                    yield_at = loop.time() + turn_every
         finally:
             self._wakeup = None
 

@@ -20,7 +20,7 @@ from emulator.config import UnitConfig
 from emulator.licensing import InstalledLicense, KeyAuthority, SerialNumberError
 from emulator.rules import Decision, UnitCore
 from emulator.rules.calls import CallTable
-from emulator.rules.decision import ENDED
+from emulator.rules.decision import ADMITTED, ENDED
 from emulator.rules.parties import GROUP
 from emulator.runtime.clock import Clock, TimerHandle, VirtualClock
 from emulator.telemetry import EventSink
@@ -87,6 +87,7 @@ class ControlUnit:
         self.check_interval_s = float(config.feature_key_check_s or self.core.release.feature_key.check_interval_s.value)
         self._offer = self.core.calls.offer  # bound once: these run for every call
         self._hang_up = self.core.calls.hang_up
+        self._groups = frozenset(name for name, party in self.core.parties.items() if party.kind == GROUP)
         self._started = False  # the core's first events wait for start(), when subscribers are attached
         self._check_task: asyncio.Future | None = None
         self.serial_owner: Callable[[str, str], str | None] | None = None
@@ -163,21 +164,28 @@ class ControlUnit:
 
     def offer_call_now(self, call_id: object, a: str, b: str, now: float | None = None, answered: bool = True, *,
                        emergency: bool = False) -> Decision:
-        """Offer a call at `now` (default: the clock's time). Plain function: for clock callbacks."""
+        """Offer a call at `now` (default: the clock's time). Plain function: for clock callbacks.
+
+        Its event is a tuple appended to the sink's rows (telemetry/events.py CALL_LAYOUTS):
+        this runs once per call attempt of every traffic source that has listeners."""
         if now is None:
             now = self.clock.time()
-        core = self.core
         decision = self._offer(call_id, a, b, now, answered, emergency)
-        if self.sink.active:  # fields as a tuple: telemetry/events.py CALL_LAYOUTS
-            if decision.accepted:
-                if core.parties[b].kind == GROUP:  # b: the member who took it, and the group
-                    fields = (call_id, a, core.calls.reached(call_id), None, "", answered, b)
+        sink = self.sink
+        if sink.active:
+            rows = sink.rows
+            if decision is ADMITTED:
+                if b in self._groups:  # b: the member who took it, and the group
+                    rows.append((now, self.name, "call.admitted",
+                                 (call_id, a, self.core.calls.hunted, None, "", answered, b)))
                 else:
-                    fields = (call_id, a, b, None, "", answered)
-                self.sink.emit(now, self.name, "call.admitted", fields)
+                    rows.append((now, self.name, "call.admitted", (call_id, a, b, None, "", answered)))
             else:
-                self.sink.emit(now, self.name, "call.rejected",
-                               (call_id, a, b, decision.reason.value, decision.detail, answered))
+                rows.append((now, self.name, "call.rejected",
+                             (call_id, a, b, decision.reason.value, decision.detail, answered)))
+            if len(rows) == 1:
+                sink.started()
+        core = self.core
         if core.events or core.deadline != self._scheduled_deadline:
             self._after_change()
         return decision
@@ -187,8 +195,12 @@ class ControlUnit:
         if now is None:
             now = self.clock.time()
         self._hang_up(call_id, now)
-        if self.sink.active:
-            self.sink.emit(now, self.name, "call.ended", (call_id,))
+        sink = self.sink
+        if sink.active:
+            rows = sink.rows
+            rows.append((now, self.name, "call.ended", (call_id,)))
+            if len(rows) == 1:
+                sink.started()
 
     def connect_now(self, call_id: object, now: float | None = None) -> Decision:
         """The call is answered (a clock callback, like hang_up_now)."""

@@ -37,7 +37,7 @@ from emulator.scenario.schema import Event, Replay, Traffic
 from emulator.scenario.sizing import channels_for
 from emulator.smdr.output import SmdrOutput
 from emulator.telemetry import EventSink
-from emulator.telemetry.events import Event as TelemetryEvent
+from emulator.telemetry.events import fields_dict
 from emulator.telemetry.event_batches import encode_lines
 from emulator.rules.unit_core import APPEARANCE_POOL
 
@@ -127,13 +127,14 @@ class EventsFile:
         self._writer_wanted = writer_process and not self._to_stdout
         self.lines = 0
 
-    def __call__(self, item: tuple) -> None:
-        # Kept as it came; encoded in batches when written: an event costs little here.
-        # Written when a batch is full, or every FLUSH_S of real time (a live run's file grows).
-        self._pending.append(item)
-        self.lines += 1
-        pending = len(self._pending)
-        if pending >= self.BATCH or (pending % 64 == 0 and time.monotonic() >= self._flush_by):
+    def add(self, items: list[tuple]) -> None:
+        """Events as the sink hands them on (in batches): kept as they came, and encoded when
+        written. Written when a batch is full, or every FLUSH_S of real time (a live run's
+        file grows)."""
+        pending = self._pending
+        pending.extend(items)
+        self.lines += len(items)
+        if len(pending) >= self.BATCH or time.monotonic() >= self._flush_by:
             self._flush()
 
     def _flush(self) -> None:
@@ -222,12 +223,15 @@ class EventCounter:
         self.selectors = [(index, sel, frozenset(units_named(sel.unit or default_unit))) for index, sel in selectors]
         self.counts: Counter[int] = Counter()
 
-    def __call__(self, event: TelemetryEvent) -> None:
-        for index, sel, units in self.selectors:
-            if event.name != sel.name or event.unit not in units:
-                continue
-            if all(_same(event.data.get(k), v) for k, v in sel.fields.items()):
-                self.counts[index] += 1
+    def add(self, events: list[tuple]) -> None:
+        """Events as the sink hands them on: (at, unit, name, fields) tuples."""
+        for _, unit, name, fields in events:
+            for index, sel, units in self.selectors:
+                if name != sel.name or unit not in units:
+                    continue
+                data = fields_dict(fields)
+                if all(_same(data.get(k), v) for k, v in sel.fields.items()):
+                    self.counts[index] += 1
 
 
 def _same(actual: object, wanted: object) -> bool:
@@ -280,16 +284,16 @@ class ScenarioRunner:
         scenario, clock = self.scenario, self.clock
         if self.options.events_path is not None:
             self.events_file = EventsFile(self.options.events_path, self.start)
-            self.sink.subscribe(self.events_file)
+            self.sink.subscribe_batches(self.events_file.add)
         live = isinstance(clock, WallClock)
         if self.options.smdr_path is not None or (live and any(u.smdr for u in self.loaded.units)):
             self.smdr = SmdrOutput(self.loaded.units, file_pattern=self.options.smdr_path, live=live)
-            self.sink.subscribe(self.smdr.recorder)
+            self.sink.subscribe_batches(self.smdr.add_events)
             self.smdr.start()
         selectors = [(i, e.events) for i, e in enumerate(scenario.expect) if e.events is not None]
         if selectors:
             self.counter = EventCounter(selectors, scenario.unit_name(None), self.loaded.units_named)
-            self.sink.subscribe(self.counter)
+            self.sink.subscribe_batches(self.counter.add)
         self.network = Network(self.loaded.units, clock, authority=self.loaded.authority, sink=self.sink,
                                revoked=self.loaded.revoked)
         for unit_name, pins in self.options.pins.items():
@@ -319,11 +323,13 @@ class ScenarioRunner:
         """The end of the run, or where an interrupt stopped it: read before anything asks
         the wall clock the time (which would move it on to the present)."""
         self.reached = min(self.clock.now, self.end)
+        self.sink.flush()
         if self.events_file is not None:
             self.events_file.close()
 
     async def close(self, wall: float, *, judge: bool = True) -> RunResult:
         """Stop the units and report (judging the expectations unless told not to)."""
+        self.sink.flush()
         if self.samples["t"]:
             self._sample(self.reached)
         if self.smdr is not None:
@@ -342,28 +348,33 @@ class ScenarioRunner:
         return RunResult(data, expectations, self.replays)
 
     async def run_clock(self) -> None:
-        """Run the clock to the end, or until SIGINT/SIGTERM (then the run so far is reported)."""
+        """Run the clock to the end, or until SIGINT/SIGTERM (then the run so far is reported).
+        A listener that fails while the sink hands events on (a full disk under --events)
+        ends the run with its error, as if it had failed in the callback that made them."""
         until = None if self.end == float("inf") else self.end
-        if not self.options.handle_signals:
-            await self.clock.run(until=until)
-            return
+        if self.sink.failure is not None:  # (while the units started)
+            raise self.sink.failure
         loop = asyncio.get_running_loop()
         task = asyncio.ensure_future(self.clock.run(until=until))
+        self.sink.on_failure = lambda _: task.cancel()
 
         def interrupt(signum: signal.Signals) -> None:
             if self.interrupted is None:
                 self.interrupted = signum.name
                 task.cancel()  # lands between two callbacks: the state stays consistent
 
-        signals = (signal.SIGINT, signal.SIGTERM)
+        signals = (signal.SIGINT, signal.SIGTERM) if self.options.handle_signals else ()
         for signum in signals:
             loop.add_signal_handler(signum, interrupt, signum)
         try:
             await task
         except asyncio.CancelledError:
+            if self.sink.failure is not None:
+                raise self.sink.failure from None
             if self.interrupted is None:
                 raise
         finally:
+            self.sink.on_failure = None
             for signum in signals:
                 loop.remove_signal_handler(signum)
 

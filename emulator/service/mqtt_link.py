@@ -212,6 +212,7 @@ class MqttLink:
         within_s; True when all of it went."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + within_s
+        self.outbox.send_events_now()  # (no lingering at the end)
         while (self.outbox.pending() or self._in_flight) and loop.time() < deadline:
             if not self.connected.is_set():
                 return False

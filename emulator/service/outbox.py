@@ -5,7 +5,8 @@ the broker can have them. Three kinds, each with its own bound:
 
 - retained state (unit status, licenses, service status): latest wins, one per topic; after
   a reconnect all of it is sent again;
-- events: per unit, in order, numbered from 1 (seq); sent in batches; when more than
+- events: per unit, in order, numbered from 1 (seq); sent in batches, at most
+  EVENTS_LINGER_S after they happen; when more than
   `max_events` wait (a broker gone for long), the oldest are dropped and counted. With a
   journal every event is also written to a file as it happens, so none is lost;
 - replies to commands: at most `max_replies` waiting, beyond which they are dropped and
@@ -16,36 +17,105 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter, deque
+from operator import attrgetter, itemgetter
 
 from emulator.scenario.runner import EventsFile
 from emulator.telemetry.event_batches import BatchEncoder
-from emulator.telemetry.events import Event
 from emulator.service.topics import Topics
 
 BATCH_EVENTS = 2000
 """Events per message, at most."""
 
+EVENTS_LINGER_S = 0.02
+"""Events wait this long (or until BATCH_EVENTS of them wait) before they are sent, so a unit
+under load sends few large messages rather than many small ones: each message costs the
+decisions' process about as much as a few hundred events do."""
+
+_unit_of = itemgetter(1)
+_waiting_of = attrgetter("waiting")
+
 
 class OutMessage:
     """One publish: topic, payload, retained or not, MQTT 5 correlation data (or None)."""
 
-    __slots__ = ("topic", "payload", "retain", "correlation", "kind", "unit", "events")
+    __slots__ = ("topic", "payload", "retain", "correlation", "kind", "unit", "events", "first_seq")
 
     def __init__(self, topic: str, payload: bytes | None, *, retain: bool = False, correlation: bytes | None = None,
-                 kind: str = "reply", unit: str = "", events: list | None = None) -> None:
+                 kind: str = "reply", unit: str = "", events: list | None = None, first_seq: int = 0) -> None:
         self.topic = topic
         self.payload = payload
         self.retain = retain
         self.correlation = correlation
         self.kind = kind  # reply, retained or events
         self.unit = unit
-        self.events = events  # an events message's rows (seq, time, name, fields); payload made later
+        self.events = events  # an events message's events, numbered from first_seq; payload made later
+        self.first_seq = first_seq
+
+
+class UnitEvents:
+    """One unit's events waiting to be sent: chunks [first seq, events], oldest first. Within
+    a chunk the events are numbered one after the other; between chunks there may be a gap
+    (events dropped while a message was out and then came back)."""
+
+    __slots__ = ("chunks", "next_seq", "waiting")
+
+    def __init__(self) -> None:
+        self.chunks: deque[list] = deque()
+        self.next_seq = 1
+        self.waiting = 0
+
+    def add(self, events: list[tuple]) -> int:
+        """Number these events and queue them; returns the first one's seq."""
+        first = self.next_seq
+        self.next_seq = first + len(events)
+        self.chunks.append([first, events])
+        self.waiting += len(events)
+        return first
+
+    def take(self, limit: int) -> tuple[int, list[tuple]]:
+        """(first seq, up to `limit` of the oldest events, numbered one after the other).
+        Never changes a list it was given (the sink's batch may be another listener's too)."""
+        chunks = self.chunks
+        first = chunks[0][0]
+        taken: list[tuple] = []
+        while chunks and len(taken) < limit and chunks[0][0] == first + len(taken):
+            start, events = chunks[0]
+            room = limit - len(taken)
+            if len(events) > room:
+                taken = taken + events[:room]
+                chunks[0] = [start + room, events[room:]]
+            else:
+                chunks.popleft()
+                taken = taken + events if taken else events
+        self.waiting -= len(taken)
+        return first, taken
+
+    def put_back(self, first: int, events: list[tuple]) -> None:
+        self.chunks.appendleft([first, events])
+        self.waiting += len(events)
+
+    def drop_oldest(self, count: int) -> int:
+        """Drop up to `count` of the oldest events; returns how many were dropped."""
+        dropped = 0
+        chunks = self.chunks
+        while chunks and dropped < count:
+            first, events = chunks[0]
+            n = min(count - dropped, len(events))
+            if n == len(events):
+                chunks.popleft()
+            else:
+                chunks[0] = [first + n, events[n:]]
+            dropped += n
+        self.waiting -= dropped
+        return dropped
 
 
 class Outbox:
     def __init__(self, topics: Topics, start: float, *, max_events: int = 200_000, max_replies: int = 10_000,
-                 journal: EventsFile | None = None, encoder: BatchEncoder | None = None) -> None:
+                 journal: EventsFile | None = None, encoder: BatchEncoder | None = None,
+                 linger_s: float = EVENTS_LINGER_S) -> None:
         self.topics = topics
+        self.linger_s = linger_s
         self.start = start
         self.max_events = max_events
         self.max_replies = max_replies
@@ -54,8 +124,9 @@ class Outbox:
         self.counters: Counter[str] = Counter()
         self._retained: dict[str, bytes] = {}
         self._dirty: dict[str, None] = {}  # topics whose latest value is not yet sent (ordered)
-        self._events: dict[str, list] = {}  # unit -> [deque of rows (seq, time, name, fields), next seq]
+        self._events: dict[str, UnitEvents] = {}
         self._waiting_events = 0
+        self._events_due = False  # waiting events may be sent now (they lingered, or are many)
         self.changed_units: dict[str, None] = {}
         """Units with events since the service last looked (it publishes their state)."""
         self._replies: deque[OutMessage] = deque()
@@ -69,25 +140,70 @@ class Outbox:
             self._dirty[topic] = None
             self.wakeup.set()
 
-    def add_event(self, event: Event) -> None:
-        """An EventSink subscriber: numbers the event and keeps it as a row. Records and
-        JSON are made in batches when sent (by the encoder, in a helper process when the
-        service has one), so a decision pays for little more than this."""
-        at, unit, name, fields = event
-        state = self._events.get(unit)
-        if state is None:
-            state = self._events[unit] = [deque(), 1]
-        seq = state[1]
-        state[1] = seq + 1
-        state[0].append((seq, at, name, fields))
-        self.changed_units[unit] = None
-        if self.journal is not None:
-            self.journal((seq, event))
-        waiting = self._waiting_events = self._waiting_events + 1
-        if waiting > self.max_events:
-            self._drop_oldest_event(state[0])
-        elif waiting == 1:
-            self.wakeup.set()  # otherwise the sender is already busy or awake
+    def add_events(self, events: list[tuple]) -> None:
+        """An EventSink batch listener: numbers each unit's events and queues them. Records
+        and JSON are made in batches when sent (by the encoder, in a helper process when the
+        service has one), so an event costs a decision little more than its tuple: a batch
+        of one unit's events (the common case) is numbered and queued as a whole."""
+        if not events:
+            return
+        units = set(map(_unit_of, events))
+        if len(units) == 1:
+            unit = events[0][1]
+            first = self._unit(unit).add(events)
+            if self.journal is not None:
+                self.journal.add(list(enumerate(events, first)))
+        else:
+            by_unit: dict[str, list[tuple]] = {}
+            for event in events:
+                by_unit.setdefault(event[1], []).append(event)
+            firsts = {unit: self._unit(unit).add(part) for unit, part in by_unit.items()}
+            if self.journal is not None:  # in the order they happened
+                numbered = []
+                for event in events:
+                    seq = firsts[event[1]]
+                    firsts[event[1]] = seq + 1
+                    numbered.append((seq, event))
+                self.journal.add(numbered)
+        self.changed_units.update(dict.fromkeys(units))
+        was_waiting = self._waiting_events
+        self._waiting_events = was_waiting + len(events)
+        if self._waiting_events > self.max_events:
+            self._drop_oldest(units)
+        if self._events_due:
+            return  # the sender is already busy or awake
+        if self._waiting_events >= BATCH_EVENTS or not self.linger_s:
+            self.send_events_now()
+        elif not was_waiting:
+            try:
+                asyncio.get_running_loop().call_later(self.linger_s, self.send_events_now)
+            except RuntimeError:  # no event loop: nobody sends, so nothing is late
+                self._events_due = True
+
+    def send_events_now(self) -> None:
+        """The waiting events may go now (they lingered long enough, there are many, or the
+        service stops)."""
+        if self._waiting_events:
+            self._events_due = True
+            self.wakeup.set()
+
+    def _unit(self, unit: str) -> UnitEvents:
+        queue = self._events.get(unit)
+        if queue is None:
+            queue = self._events[unit] = UnitEvents()
+        return queue
+
+    def _drop_oldest(self, units) -> None:
+        """Too many events wait (a broker gone for long): these units lose their oldest
+        waiting ones, the longest queue first (gaps in their seq)."""
+        queues = [self._events[unit] for unit in units]
+        while self._waiting_events > self.max_events:
+            longest = max(queues, key=_waiting_of)
+            dropped = longest.drop_oldest(self._waiting_events - self.max_events)
+            if not dropped:
+                break
+            self._waiting_events -= dropped
+            self.counters["events_dropped"] += dropped
 
     def add_reply(self, topic: str, payload: bytes, correlation: bytes | None = None) -> None:
         if len(self._replies) >= self.max_replies:
@@ -107,15 +223,18 @@ class Outbox:
             topic = next(iter(self._dirty))
             del self._dirty[topic]
             out.append(OutMessage(topic, self._retained[topic], retain=True, kind="retained"))
-        for unit, (queue, _) in self._events.items():
-            if len(out) >= limit:
+        for unit, queue in self._events.items():
+            if len(out) >= limit or not self._events_due:
                 break
-            if not queue:
+            if not queue.waiting:
                 continue
-            rows = [queue.popleft() for _ in range(min(BATCH_EVENTS, len(queue)))]
-            self._waiting_events -= len(rows)
-            out.append(OutMessage(self.topics.events(unit), None, kind="events", unit=unit, events=rows))
-        if not self.pending():
+            first, events = queue.take(BATCH_EVENTS)
+            self._waiting_events -= len(events)
+            out.append(OutMessage(self.topics.events(unit), None, kind="events", unit=unit, events=events,
+                                  first_seq=first))
+        if not self._waiting_events:
+            self._events_due = False  # the next event starts a new wait
+        if not (self._replies or self._dirty or self._events_due):
             self.wakeup.clear()
         return out
 
@@ -123,7 +242,7 @@ class Outbox:
         """Give the events messages among these their payloads (EventsBatch JSON)."""
         waiting = [m for m in messages if m.payload is None]
         if waiting:
-            payloads = await self.encoder.encode_all([(m.unit, self.start, m.events) for m in waiting])
+            payloads = await self.encoder.encode_all([(m.unit, self.start, m.first_seq, m.events) for m in waiting])
             for message, payload in zip(waiting, payloads, strict=True):
                 message.payload = payload
 
@@ -141,12 +260,11 @@ class Outbox:
             if message.topic not in self._dirty:
                 self._dirty = {message.topic: None, **self._dirty}
         else:
-            batch = message.events
-            queue = self._events[message.unit][0]
-            queue.extendleft(reversed(batch))
-            self._waiting_events += len(batch)
-            while self._waiting_events > self.max_events and queue:
-                self._drop_oldest_event(queue)
+            self._events[message.unit].put_back(message.first_seq, message.events)
+            self._waiting_events += len(message.events)
+            if self._waiting_events > self.max_events:
+                self._drop_oldest([message.unit])
+            self._events_due = bool(self._waiting_events)
         self.wakeup.set()
 
     def resend_retained(self) -> None:
@@ -158,7 +276,7 @@ class Outbox:
     @property
     def events_made(self) -> int:
         """Every event numbered so far (the numbers count them)."""
-        return sum(state[1] - 1 for state in self._events.values())
+        return sum(queue.next_seq - 1 for queue in self._events.values())
 
     def snapshot(self) -> dict[str, int]:
         """The counters, with events made and journaled."""
@@ -179,12 +297,6 @@ class Outbox:
     def waiting(self) -> int:
         """Events, replies and retained values not yet sent."""
         return self._waiting_events + len(self._replies) + len(self._dirty)
-
-    def _drop_oldest_event(self, queue: deque) -> None:
-        """The unit whose event overflowed loses its oldest waiting one (a gap in its seq)."""
-        queue.popleft()
-        self._waiting_events -= 1
-        self.counters["events_dropped"] += 1
 
     async def aclose(self) -> None:
         await self.encoder.aclose()

@@ -40,12 +40,13 @@ from emulator.service.topics import Topics, check_service_id
 from emulator.telemetry.event_batches import BatchEncoder
 
 
+YOUNG_COLLECTION_EVERY = 20_000
+"""The collector's young-generation threshold while serving (see Service.run)."""
+
+
 class UnitOwnedError(RuntimeError):
     """Another live service serves one of the units."""
 
-
-YIELD_WHEN_BEHIND = 50
-"""Callbacks run back to back, when behind, before the MQTT link gets a turn."""
 
 CONNECT_WAIT_S = 5.0
 """At start, how long the units wait for the first answer from the broker."""
@@ -100,15 +101,12 @@ class Service:
                                                         max_lag_s=options.max_lag_s),
                                      serve_for=options.serve_for_s)
         self.clock_text = f"wall x{options.speed:g}"
-        # Behind, the clock runs callbacks back to back and lets other tasks in every so
-        # often; the sender must get its turns often enough to keep up with the events.
-        self.runner.clock.YIELD_WHEN_LATE = YIELD_WHEN_BEHIND
         journal = None  # every event as the JSON line --events writes, with its per-unit seq
         if options.journal is not None:
             journal = EventsFile(options.journal, self.runner.start, option="--journal")
         self.outbox = Outbox(self.topics, self.runner.start, journal=journal,
                              encoder=BatchEncoder(helper=options.encoder_process))
-        self.runner.sink.subscribe(self.outbox.add_event)
+        self.runner.sink.subscribe_batches(self.outbox.add_events)
         self.counters: Counter[str] = Counter()
         self.handler: CommandHandler | None = None
         self._reply_seq: dict[str, int] = {}
@@ -202,6 +200,12 @@ class Service:
         # otherwise stalls every decision for tens of milliseconds now and then.
         gc.collect()
         gc.freeze()
+        # Under load, events are made in bursts of short-lived tuples, thousands between two
+        # turns of the event loop; at the default threshold (700) the collector ran hundreds
+        # of times a second and walked the waiting events each time (2 to 5 % of the
+        # decisions' time, measured with benchmarks/bench_mqtt.py).
+        thresholds = gc.get_threshold()
+        gc.set_threshold(YOUNG_COLLECTION_EVERY, *thresholds[1:])
         started = time.perf_counter()
         state_task = asyncio.ensure_future(self._state_every(self.options.state_interval_s))
         ready_task = asyncio.ensure_future(self._announce_ready())
@@ -213,6 +217,7 @@ class Service:
                 raise
             runner.interrupted = self._stopped_by
         finally:
+            gc.set_threshold(*thresholds)
             runner.mark_reached()
             wall = time.perf_counter() - started  # the run itself, as `run` reports it
             ready_task.cancel()

@@ -13,6 +13,7 @@ from emulator.config import UnitConfig
 from emulator.smdr.link import SmdrLink
 from emulator.smdr.record import SmdrRecord, format_record
 from emulator.smdr.recorder import SmdrRecorder
+from emulator.telemetry.events import Event
 
 UNIT_PLACEHOLDER = "{unit}"
 
@@ -44,6 +45,12 @@ class SmdrOutput:
                 self.written[unit.name] = 0
             if live and unit.smdr is not None:
                 self.links[unit.name] = SmdrLink(unit.name, unit.smdr.host, unit.smdr.port, unit.smdr.buffer)
+
+    def add_events(self, events: list[tuple]) -> None:
+        """The run's events as the sink hands them on (telemetry/events.py EventSink)."""
+        record = self.recorder
+        for row in events:
+            record(Event(*row))
 
     def start(self) -> None:
         for link in self.links.values():

@@ -1,6 +1,6 @@
 """Events encoded in batches, in this process or in a helper process.
 
-A batch is the rows of one unit as they happened, each (seq, time, name, fields). Encoding
+A batch is the events of one unit as they happened, numbered from its first seq. Encoding
 is where the time goes when events are published (a dict and its JSON per event), so the
 service hands batches to a helper process (`BatchEncoder`) and the decisions keep a core to
 themselves. The helper is this module run as a program: it reads length-prefixed pickles of
@@ -36,11 +36,11 @@ def encode_lines(start: float, items: list[tuple]) -> bytes:
                           default=str, option=option) for item in items)
 
 
-def encode_batch(unit: str, start: float, rows: list[tuple]) -> bytes:
+def encode_batch(unit: str, start: float, first_seq: int, events: list[tuple]) -> bytes:
     """The EventsBatch payload of docs/mqtt.md, {"unit", "first_seq", "events": [records]},
-    from rows (seq, time, name, fields)."""
-    records = [event_record((at, unit, name, fields), start, seq) for seq, at, name, fields in rows]
-    return orjson.dumps({"unit": unit, "first_seq": rows[0][0] if rows else 0, "events": records}, default=str)
+    from a unit's events (at, unit, name, fields) numbered from first_seq."""
+    records = [event_record(event, start, seq) for seq, event in enumerate(events, first_seq)]
+    return orjson.dumps({"unit": unit, "first_seq": first_seq if events else 0, "events": records}, default=str)
 
 
 class BatchEncoder:
@@ -69,8 +69,8 @@ class BatchEncoder:
     def in_helper(self) -> bool:
         return self._proc is not None
 
-    async def encode_all(self, batches: list[tuple[str, float, list[tuple]]]) -> list[bytes]:
-        """encode_batch(unit, start, rows) of each batch, in order."""
+    async def encode_all(self, batches: list[tuple[str, float, int, list[tuple]]]) -> list[bytes]:
+        """encode_batch(unit, start, first_seq, events) of each batch, in order."""
         proc = self._proc
         if proc is not None and batches:
             async with self._lock:

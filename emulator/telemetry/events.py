@@ -7,6 +7,7 @@ runtime's job and happens always.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -77,10 +78,14 @@ class Event(NamedTuple):
 
     @property
     def data(self) -> dict:
-        fields = self.fields
-        if type(fields) is dict:
-            return fields
-        return dict(zip(CALL_LAYOUTS[len(fields)], fields, strict=True))
+        return fields_dict(self.fields)
+
+
+def fields_dict(fields: dict | tuple) -> dict:
+    """An event's fields as a dict, whichever way they were given."""
+    if type(fields) is dict:
+        return fields
+    return dict(zip(CALL_LAYOUTS[len(fields)], fields, strict=True))
 
 
 _OUTCOMES = {name: name.rpartition(".")[2] for name in EVENT_NAMES}
@@ -103,39 +108,103 @@ def event_record(event: Event | tuple, start: float, seq: int | None = None) -> 
 
 
 class EventSink:
-    """Fan-out of events to subscribers; inactive (and free) while nobody subscribes."""
+    """The events of a run, in order, handed to whoever listens; inactive (and free) while
+    nobody does.
 
-    __slots__ = ("_subscribers", "active", "_only")
+    Events are kept in `rows`, in the order they happen, as plain (at, unit, name, fields)
+    tuples, and handed on when the sink is flushed. Two kinds of listeners:
+
+    - `subscribe(fn)`: fn(Event) for each event, as it happens (the sink flushes at every
+      event while one is attached): for tests and loggers;
+    - `subscribe_batches(fn)`: fn(rows) with the events made since the last flush, as plain
+      tuples, soon after they happen: the first event of a batch asks the event loop to
+      flush at its next turn (a clock running flat out lets it in every few hundred
+      callbacks), and whoever reads what the listeners hold flushes first. This is how the
+      files, the broker and the counters listen: an event then costs a tuple and a list
+      append where it is made, and the rest runs once per batch.
+
+    The hot paths (ControlUnit's call functions) append to `rows` themselves and call
+    `started()` when they made the first row of a batch, exactly as emit() does.
+    """
+
+    __slots__ = ("_each", "_batches", "active", "rows", "_soon", "failure", "on_failure")
 
     def __init__(self) -> None:
-        self._subscribers: list[Callable[[Event], None]] = []
+        self._each: list[Callable[[Event], None]] = []
+        self._batches: list[Callable[[list[tuple]], None]] = []
         self.active = False
-        self._only: Callable[[Event], None] | None = None  # the one subscriber, when there is one
+        self.rows: list[tuple] = []
+        """Events made and not yet handed on. Never replaced (hot paths hold its append)."""
+        self._soon = False  # a flush is asked of the event loop
+        self.failure: BaseException | None = None
+        """The first error a listener raised in a flush the event loop ran (nobody waits for
+        that call to raise it to): on_failure(error) is told, to end the run with it, and
+        whoever runs the clock next raises it."""
+        self.on_failure: Callable[[BaseException], None] | None = None
 
     def subscribe(self, subscriber: Callable[[Event], None]) -> Callable[[], None]:
-        """Add a subscriber; returns the function that removes it."""
-        self._subscribers.append(subscriber)
-        self._changed()
+        """Add a listener told of each event as it happens; returns the function that removes it."""
+        return self._add(self._each, subscriber)
+
+    def subscribe_batches(self, subscriber: Callable[[list[tuple]], None]) -> Callable[[], None]:
+        """Add a listener given the events in batches, in order, as (at, unit, name, fields)
+        tuples; returns the function that removes it."""
+        return self._add(self._batches, subscriber)
+
+    def _add(self, listeners: list, subscriber: Callable) -> Callable[[], None]:
+        self.flush()  # what was made before belongs to the listeners before
+        listeners.append(subscriber)
+        self.active = bool(self._each or self._batches)
 
         def unsubscribe() -> None:
-            if subscriber in self._subscribers:
-                self._subscribers.remove(subscriber)
-            self._changed()
+            self.flush()
+            if subscriber in listeners:
+                listeners.remove(subscriber)
+            self.active = bool(self._each or self._batches)
 
         return unsubscribe
 
-    def _changed(self) -> None:
-        self.active = bool(self._subscribers)
-        self._only = self._subscribers[0] if len(self._subscribers) == 1 else None
-
     def emit(self, at: float, unit: str, name: str, fields: dict | tuple) -> None:
-        event = _new_event(Event, (at, unit, name, fields))  # tuple.__new__: no Python-level __new__
-        only = self._only
-        if only is not None:
-            only(event)
+        rows = self.rows
+        rows.append((at, unit, name, fields))
+        if len(rows) == 1:
+            self.started()
+
+    def started(self) -> None:
+        """The first event of a batch was made: hand it on now (a listener wants each event)
+        or at the event loop's next turn."""
+        if self._each:
+            self.flush()
+        elif not self._soon:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                return  # no event loop: whoever reads the listeners flushes first
+            self._soon = True
+            loop.call_soon(self._flush_soon)
+
+    def _flush_soon(self) -> None:
+        try:
+            self.flush()
+        except Exception as exc:
+            if self.failure is None:
+                self.failure = exc
+            if self.on_failure is not None:
+                self.on_failure(exc)
+
+    def flush(self) -> None:
+        """Hand every event made so far to the listeners."""
+        self._soon = False
+        rows = self.rows
+        if not rows:
             return
-        for subscriber in self._subscribers:
-            subscriber(event)
+        batch = rows[:]
+        rows.clear()
+        for subscriber in self._batches:
+            subscriber(batch)
+        for subscriber in self._each:
+            for row in batch:
+                subscriber(_new_event(Event, row))
 
 
 _new_event = tuple.__new__

@@ -32,7 +32,7 @@ def events(n: int) -> list[Event]:
 def write(path, items, *, writer: bool) -> EventsFile:
     file = EventsFile(path, START, writer_process=writer)
     for item in items:
-        file(item)
+        file.add([item])
     file.close()
     return file
 
@@ -54,7 +54,7 @@ def test_a_full_disk_is_one_cause_and_ends_the_run(tmp_path):
     file._fd, file.path = __import__("os").open("/dev/full", __import__("os").O_WRONLY), "/dev/full"  # noqa: SLF001
     with pytest.raises(EventsWriteError, match="--events /dev/full: cannot write: No space left on device"):
         for item in events(4 * EventsFile.BATCH):
-            file(item)
+            file.add([item])
         file.close()
 
 
@@ -84,10 +84,10 @@ def test_a_writer_that_dies_is_said(tmp_path):
     file = EventsFile(tmp_path / "x.jsonl", START)
     items = events(3 * EventsFile.BATCH)
     for item in items[:EventsFile.BATCH]:
-        file(item)
+        file.add([item])
     file._writer.kill()  # noqa: SLF001
     file._writer.wait()  # noqa: SLF001
     with pytest.raises(EventsWriteError, match="the writer process ended"):
         for item in items[EventsFile.BATCH:]:
-            file(item)
+            file.add([item])
         file.close()

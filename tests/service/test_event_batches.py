@@ -8,11 +8,11 @@ import orjson
 from emulator.telemetry.event_batches import BatchEncoder, encode_batch
 from emulator.telemetry.events import Event, event_record
 
-ROWS = [(1, 100.0, "call.admitted", ("c1", "sip1", "201", None, "", True)),
-        (2, 101.5, "call.admitted", ("c2", "sip1", "202", None, "", True, "500")),
-        (3, 102.0, "call.rejected", ("c3", "sip1", "203", "license_exhausted", "sip_trunk_channels", True)),
-        (4, 103.0, "call.ended", ("c1",)),
-        (5, 104.0, "feature_key.absent", {"serial": "12345678", "reason": "removed"})]
+EVENTS = [(100.0, "office", "call.admitted", ("c1", "sip1", "201", None, "", True)),
+          (101.5, "office", "call.admitted", ("c2", "sip1", "202", None, "", True, "500")),
+          (102.0, "office", "call.rejected", ("c3", "sip1", "203", "license_exhausted", "sip_trunk_channels", True)),
+          (103.0, "office", "call.ended", ("c1",)),
+          (104.0, "office", "feature_key.absent", {"serial": "12345678", "reason": "removed"})]
 
 
 def test_tuple_fields_read_as_the_dicts_they_stand_for():
@@ -30,9 +30,9 @@ async def test_the_helper_encodes_exactly_as_in_place():
     await encoder.start()
     try:
         assert encoder.in_helper
-        batches = [("office", 90.0, ROWS), ("branch", 90.0, ROWS[:2]), ("empty", 90.0, [])]
+        batches = [("office", 90.0, 1, EVENTS), ("branch", 90.0, 7, EVENTS[:2]), ("empty", 90.0, 1, [])]
         assert await encoder.encode_all(batches) == [encode_batch(*b) for b in batches]
-        decoded = orjson.loads(encode_batch("office", 90.0, ROWS))
+        decoded = orjson.loads(encode_batch("office", 90.0, 1, EVENTS))
         assert decoded["first_seq"] == 1 and [e["seq"] for e in decoded["events"]] == [1, 2, 3, 4, 5]
         assert decoded["events"][2]["reason"] == "license_exhausted" and decoded["events"][0]["detail"] is None
     finally:
@@ -45,7 +45,7 @@ async def test_a_dead_helper_is_replaced_by_encoding_in_place():
     await encoder.start()
     encoder._proc.kill()  # noqa: SLF001 - the helper dies
     await encoder._proc.wait()  # noqa: SLF001
-    assert await encoder.encode_all([("office", 90.0, ROWS)]) == [encode_batch("office", 90.0, ROWS)]
+    assert await encoder.encode_all([("office", 90.0, 1, EVENTS)]) == [encode_batch("office", 90.0, 1, EVENTS)]
     assert encoder.failures == 1 and not encoder.in_helper
     await encoder.aclose()
 
@@ -58,8 +58,8 @@ async def test_an_interrupt_to_the_process_group_leaves_the_helper_to_the_servic
 
     encoder = BatchEncoder()
     await encoder.start()
-    await encoder.encode_all([("office", 90.0, ROWS)])  # the helper has started and set itself up
+    await encoder.encode_all([("office", 90.0, 1, EVENTS)])  # the helper has started and set itself up
     os.kill(encoder._proc.pid, signal.SIGINT)  # noqa: SLF001
-    assert await encoder.encode_all([("office", 90.0, ROWS)]) == [encode_batch("office", 90.0, ROWS)]
+    assert await encoder.encode_all([("office", 90.0, 1, EVENTS)]) == [encode_batch("office", 90.0, 1, EVENTS)]
     assert encoder.failures == 0 and encoder.in_helper
     await encoder.aclose()
