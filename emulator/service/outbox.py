@@ -127,6 +127,7 @@ class Outbox:
         self._events: dict[str, UnitEvents] = {}
         self._waiting_events = 0
         self._events_due = False  # waiting events may be sent now (they lingered, or are many)
+        self._linger: asyncio.TimerHandle | None = None
         self.changed_units: dict[str, None] = {}
         """Units with events since the service last looked (it publishes their state)."""
         self._replies: deque[OutMessage] = deque()
@@ -166,23 +167,29 @@ class Outbox:
                     numbered.append((seq, event))
                 self.journal.add(numbered)
         self.changed_units.update(dict.fromkeys(units))
-        was_waiting = self._waiting_events
-        self._waiting_events = was_waiting + len(events)
+        self._waiting_events += len(events)
         if self._waiting_events > self.max_events:
             self._drop_oldest(units)
+        self._events_waiting()
+
+    def _events_waiting(self) -> None:
+        """Events wait: they may go once BATCH_EVENTS wait, or linger_s after the wait began."""
         if self._events_due:
             return  # the sender is already busy or awake
         if self._waiting_events >= BATCH_EVENTS or not self.linger_s:
             self.send_events_now()
-        elif not was_waiting:
+        elif self._linger is None:
             try:
-                asyncio.get_running_loop().call_later(self.linger_s, self.send_events_now)
+                self._linger = asyncio.get_running_loop().call_later(self.linger_s, self.send_events_now)
             except RuntimeError:  # no event loop: nobody sends, so nothing is late
                 self._events_due = True
 
     def send_events_now(self) -> None:
         """The waiting events may go now (they lingered long enough, there are many, or the
         service stops)."""
+        if self._linger is not None:
+            self._linger.cancel()
+            self._linger = None
         if self._waiting_events:
             self._events_due = True
             self.wakeup.set()
@@ -223,6 +230,7 @@ class Outbox:
             topic = next(iter(self._dirty))
             del self._dirty[topic]
             out.append(OutMessage(topic, self._retained[topic], retain=True, kind="retained"))
+        taken = False
         for unit, queue in self._events.items():
             if len(out) >= limit or not self._events_due:
                 break
@@ -232,8 +240,11 @@ class Outbox:
             self._waiting_events -= len(events)
             out.append(OutMessage(self.topics.events(unit), None, kind="events", unit=unit, events=events,
                                   first_seq=first))
-        if not self._waiting_events:
-            self._events_due = False  # the next event starts a new wait
+            taken = True
+        if taken:  # what is left (or comes next) starts a new wait
+            self._events_due = False
+            if self._waiting_events:
+                self._events_waiting()
         if not (self._replies or self._dirty or self._events_due):
             self.wakeup.clear()
         return out

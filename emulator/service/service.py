@@ -40,10 +40,6 @@ from emulator.service.topics import Topics, check_service_id
 from emulator.telemetry.event_batches import BatchEncoder
 
 
-YOUNG_COLLECTION_EVERY = 20_000
-"""The collector's young-generation threshold while serving (see Service.run)."""
-
-
 class UnitOwnedError(RuntimeError):
     """Another live service serves one of the units."""
 
@@ -200,12 +196,6 @@ class Service:
         # otherwise stalls every decision for tens of milliseconds now and then.
         gc.collect()
         gc.freeze()
-        # Under load, events are made in bursts of short-lived tuples, thousands between two
-        # turns of the event loop; at the default threshold (700) the collector ran hundreds
-        # of times a second and walked the waiting events each time (2 to 5 % of the
-        # decisions' time, measured with benchmarks/bench_mqtt.py).
-        thresholds = gc.get_threshold()
-        gc.set_threshold(YOUNG_COLLECTION_EVERY, *thresholds[1:])
         started = time.perf_counter()
         state_task = asyncio.ensure_future(self._state_every(self.options.state_interval_s))
         ready_task = asyncio.ensure_future(self._announce_ready())
@@ -217,7 +207,6 @@ class Service:
                 raise
             runner.interrupted = self._stopped_by
         finally:
-            gc.set_threshold(*thresholds)
             runner.mark_reached()
             wall = time.perf_counter() - started  # the run itself, as `run` reports it
             ready_task.cancel()
