@@ -16,6 +16,7 @@ the broker can have them. Three kinds, each with its own bound:
 from __future__ import annotations
 
 import asyncio
+import pickle
 from collections import Counter, deque
 from operator import attrgetter, itemgetter
 
@@ -38,24 +39,29 @@ _waiting_of = attrgetter("waiting")
 class OutMessage:
     """One publish: topic, payload, retained or not, MQTT 5 correlation data (or None)."""
 
-    __slots__ = ("topic", "payload", "retain", "correlation", "kind", "unit", "events", "first_seq")
+    __slots__ = ("topic", "payload", "retain", "correlation", "kind", "unit", "events", "first_seq", "count")
 
     def __init__(self, topic: str, payload: bytes | None, *, retain: bool = False, correlation: bytes | None = None,
-                 kind: str = "reply", unit: str = "", events: list | None = None, first_seq: int = 0) -> None:
+                 kind: str = "reply", unit: str = "", events: list[bytes] | None = None, first_seq: int = 0,
+                 count: int = 0) -> None:
         self.topic = topic
         self.payload = payload
         self.retain = retain
         self.correlation = correlation
         self.kind = kind  # reply, retained or events
         self.unit = unit
-        self.events = events  # an events message's events, numbered from first_seq; payload made later
-        self.first_seq = first_seq
+        self.events = events  # an events message's events (pickled lists), payload made later
+        self.first_seq = first_seq  # ...numbered from first_seq
+        self.count = count  # ...and how many
 
 
 class UnitEvents:
-    """One unit's events waiting to be sent: chunks [first seq, events], oldest first. Within
-    a chunk the events are numbered one after the other; between chunks there may be a gap
-    (events dropped while a message was out and then came back)."""
+    """One unit's events waiting to be sent, oldest first, as chunks [first seq, count, pickled
+    lists of events]. Events are pickled as they are queued, while the batch the sink handed on
+    is still fresh in the cache; they then wait as bytes, which the collector never walks, and
+    the helper process that encodes them unpickles them. Within a chunk the events are numbered
+    one after the other; between chunks there may be a gap (events dropped while a message was
+    out and then came back). Events are dropped a whole batch at a time."""
 
     __slots__ = ("chunks", "next_seq", "waiting")
 
@@ -68,44 +74,31 @@ class UnitEvents:
         """Number these events and queue them; returns the first one's seq."""
         first = self.next_seq
         self.next_seq = first + len(events)
-        self.chunks.append([first, events])
+        self.chunks.append([first, len(events), [pickle.dumps(events, protocol=pickle.HIGHEST_PROTOCOL)]])
         self.waiting += len(events)
         return first
 
-    def take(self, limit: int) -> tuple[int, list[tuple]]:
-        """(first seq, up to `limit` of the oldest events, numbered one after the other).
-        Never changes a list it was given (the sink's batch may be another listener's too)."""
+    def take(self, limit: int) -> tuple[int, int, list[bytes]]:
+        """(first seq, count, pickled lists): the oldest chunks, numbered one after the other,
+        up to `limit` events (at least one chunk)."""
         chunks = self.chunks
-        first = chunks[0][0]
-        taken: list[tuple] = []
-        while chunks and len(taken) < limit and chunks[0][0] == first + len(taken):
-            start, events = chunks[0]
-            room = limit - len(taken)
-            if len(events) > room:
-                taken = taken + events[:room]
-                chunks[0] = [start + room, events[room:]]
-            else:
-                chunks.popleft()
-                taken = taken + events if taken else events
-        self.waiting -= len(taken)
-        return first, taken
+        first, count, blobs = chunks.popleft()
+        while chunks and chunks[0][0] == first + count and count + chunks[0][1] <= limit:
+            count += chunks[0][1]
+            blobs = blobs + chunks.popleft()[2]
+        self.waiting -= count
+        return first, count, blobs
 
-    def put_back(self, first: int, events: list[tuple]) -> None:
-        self.chunks.appendleft([first, events])
-        self.waiting += len(events)
+    def put_back(self, first: int, count: int, blobs: list[bytes]) -> None:
+        self.chunks.appendleft([first, count, blobs])
+        self.waiting += count
 
     def drop_oldest(self, count: int) -> int:
-        """Drop up to `count` of the oldest events; returns how many were dropped."""
+        """Drop the oldest chunks, at least `count` events; returns how many were dropped."""
         dropped = 0
         chunks = self.chunks
         while chunks and dropped < count:
-            first, events = chunks[0]
-            n = min(count - dropped, len(events))
-            if n == len(events):
-                chunks.popleft()
-            else:
-                chunks[0] = [first + n, events[n:]]
-            dropped += n
+            dropped += chunks.popleft()[1]
         self.waiting -= dropped
         return dropped
 
@@ -236,10 +229,10 @@ class Outbox:
                 break
             if not queue.waiting:
                 continue
-            first, events = queue.take(BATCH_EVENTS)
-            self._waiting_events -= len(events)
-            out.append(OutMessage(self.topics.events(unit), None, kind="events", unit=unit, events=events,
-                                  first_seq=first))
+            first, count, blobs = queue.take(BATCH_EVENTS)
+            self._waiting_events -= count
+            out.append(OutMessage(self.topics.events(unit), None, kind="events", unit=unit, events=blobs,
+                                  first_seq=first, count=count))
             taken = True
         if taken:  # what is left (or comes next) starts a new wait
             self._events_due = False
@@ -259,7 +252,7 @@ class Outbox:
 
     def sent(self, message: OutMessage) -> None:
         if message.kind == "events":
-            self.counters["events_published"] += len(message.events)
+            self.counters["events_published"] += message.count
         elif message.kind == "reply":
             self.counters["replies_published"] += 1
 
@@ -271,8 +264,8 @@ class Outbox:
             if message.topic not in self._dirty:
                 self._dirty = {message.topic: None, **self._dirty}
         else:
-            self._events[message.unit].put_back(message.first_seq, message.events)
-            self._waiting_events += len(message.events)
+            self._events[message.unit].put_back(message.first_seq, message.count, message.events)
+            self._waiting_events += message.count
             if self._waiting_events > self.max_events:
                 self._drop_oldest([message.unit])
             self._events_due = bool(self._waiting_events)

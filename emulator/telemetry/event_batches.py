@@ -43,8 +43,14 @@ def encode_batch(unit: str, start: float, first_seq: int, events: list[tuple]) -
     return orjson.dumps({"unit": unit, "first_seq": first_seq if events else 0, "events": records}, default=str)
 
 
+def encode_pickled(unit: str, start: float, first_seq: int, blobs: list[bytes]) -> bytes:
+    """encode_batch of events given as pickled lists (the outbox keeps them so)."""
+    events = [event for blob in blobs for event in pickle.loads(blob)]
+    return encode_batch(unit, start, first_seq, events)
+
+
 class BatchEncoder:
-    """encode_batch for many batches at once, in the helper process when there is one."""
+    """encode_pickled for many batches at once, in the helper process when there is one."""
 
     def __init__(self, *, helper: bool = True) -> None:
         self.helper = helper
@@ -69,8 +75,8 @@ class BatchEncoder:
     def in_helper(self) -> bool:
         return self._proc is not None
 
-    async def encode_all(self, batches: list[tuple[str, float, int, list[tuple]]]) -> list[bytes]:
-        """encode_batch(unit, start, first_seq, events) of each batch, in order."""
+    async def encode_all(self, batches: list[tuple[str, float, int, list[bytes]]]) -> list[bytes]:
+        """encode_pickled(unit, start, first_seq, pickled lists of events) of each batch, in order."""
         proc = self._proc
         if proc is not None and batches:
             async with self._lock:
@@ -84,7 +90,7 @@ class BatchEncoder:
                 except (OSError, EOFError, asyncio.IncompleteReadError, pickle.PickleError):
                     self.failures += 1
                     self.close()
-        return [encode_batch(*batch) for batch in batches]
+        return [encode_pickled(*batch) for batch in batches]
 
     async def aclose(self) -> None:
         """End the helper and wait for it (at most 2 s), while the event loop still runs."""
@@ -119,7 +125,7 @@ def _serve(stdin=None, stdout=None) -> None:
         batches = _read_frame(stdin)
         if batches is None:
             return
-        answer = pickle.dumps([encode_batch(*batch) for batch in batches], protocol=pickle.HIGHEST_PROTOCOL)
+        answer = pickle.dumps([encode_pickled(*batch) for batch in batches], protocol=pickle.HIGHEST_PROTOCOL)
         stdout.write(len(answer).to_bytes(_LENGTH, "little"))
         stdout.write(answer)
         stdout.flush()

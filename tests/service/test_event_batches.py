@@ -3,9 +3,11 @@ helper that dies costs nothing but a counted failure."""
 
 from __future__ import annotations
 
+import pickle
+
 import orjson
 
-from emulator.telemetry.event_batches import BatchEncoder, encode_batch
+from emulator.telemetry.event_batches import BatchEncoder, encode_batch, encode_pickled
 from emulator.telemetry.events import Event, event_record
 
 EVENTS = [(100.0, "office", "call.admitted", ("c1", "sip1", "201", None, "", True)),
@@ -30,8 +32,10 @@ async def test_the_helper_encodes_exactly_as_in_place():
     await encoder.start()
     try:
         assert encoder.in_helper
-        batches = [("office", 90.0, 1, EVENTS), ("branch", 90.0, 7, EVENTS[:2]), ("empty", 90.0, 1, [])]
-        assert await encoder.encode_all(batches) == [encode_batch(*b) for b in batches]
+        batches = [("office", 90.0, 1, [pickle.dumps(EVENTS[:3]), pickle.dumps(EVENTS[3:])]),
+                   ("branch", 90.0, 7, [pickle.dumps(EVENTS[:2])]), ("empty", 90.0, 1, [])]
+        assert await encoder.encode_all(batches) == [encode_pickled(*b) for b in batches]
+        assert encode_pickled(*batches[0]) == encode_batch("office", 90.0, 1, EVENTS)
         decoded = orjson.loads(encode_batch("office", 90.0, 1, EVENTS))
         assert decoded["first_seq"] == 1 and [e["seq"] for e in decoded["events"]] == [1, 2, 3, 4, 5]
         assert decoded["events"][2]["reason"] == "license_exhausted" and decoded["events"][0]["detail"] is None
@@ -45,7 +49,7 @@ async def test_a_dead_helper_is_replaced_by_encoding_in_place():
     await encoder.start()
     encoder._proc.kill()  # noqa: SLF001 - the helper dies
     await encoder._proc.wait()  # noqa: SLF001
-    assert await encoder.encode_all([("office", 90.0, 1, EVENTS)]) == [encode_batch("office", 90.0, 1, EVENTS)]
+    assert await encoder.encode_all([("office", 90.0, 1, [pickle.dumps(EVENTS)])]) == [encode_batch("office", 90.0, 1, EVENTS)]
     assert encoder.failures == 1 and not encoder.in_helper
     await encoder.aclose()
 
@@ -58,8 +62,8 @@ async def test_an_interrupt_to_the_process_group_leaves_the_helper_to_the_servic
 
     encoder = BatchEncoder()
     await encoder.start()
-    await encoder.encode_all([("office", 90.0, 1, EVENTS)])  # the helper has started and set itself up
+    await encoder.encode_all([("office", 90.0, 1, [pickle.dumps(EVENTS)])])  # the helper has started and set itself up
     os.kill(encoder._proc.pid, signal.SIGINT)  # noqa: SLF001
-    assert await encoder.encode_all([("office", 90.0, 1, EVENTS)]) == [encode_batch("office", 90.0, 1, EVENTS)]
+    assert await encoder.encode_all([("office", 90.0, 1, [pickle.dumps(EVENTS)])]) == [encode_batch("office", 90.0, 1, EVENTS)]
     assert encoder.failures == 0 and encoder.in_helper
     await encoder.aclose()

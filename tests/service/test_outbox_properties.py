@@ -4,6 +4,7 @@ and counted; whatever the link takes and cannot send comes back in order."""
 from __future__ import annotations
 
 import asyncio
+import pickle
 
 import orjson
 from hypothesis import given, settings
@@ -64,7 +65,7 @@ def test_every_event_is_published_waiting_or_dropped(steps, max_events):
                         outbox.not_sent(message)
                 in_flight.clear()
             counters = outbox.snapshot()
-            taken = sum(len(m.events) for m in in_flight if m.kind == "events")
+            taken = sum(m.count for m in in_flight if m.kind == "events")
             assert counters["events"] == (counters.get("events_published", 0) + outbox.waiting_events_count()
                                           + taken + counters.get("events_dropped", 0))
             assert outbox.waiting_events_count() <= max_events
@@ -81,10 +82,19 @@ def test_a_message_never_spans_a_gap_in_seq():
     either side go in separate messages, so each message's events are first_seq, +1, +2..."""
     queue = UnitEvents()
     queue.add(["e1", "e2"])
-    first, taken = queue.take(10)
-    queue.add(["e3", "e4", "e5"])
+    first, count, blobs = queue.take(10)
+    queue.add(["e3"])
+    queue.add(["e4", "e5"])
+    queue.add(["e6"])
     assert queue.drop_oldest(1) == 1  # e3 dropped while e1, e2 were out
-    queue.put_back(first, taken)
-    assert queue.take(10) == (1, ["e1", "e2"])
-    assert queue.take(1) == (4, ["e4"])
-    assert queue.take(10) == (5, ["e5"]) and queue.waiting == 0
+    queue.put_back(first, count, blobs)
+    assert unpickled(queue.take(10)) == (1, ["e1", "e2"])
+    assert unpickled(queue.take(2)) == (4, ["e4", "e5"])  # whole batches, up to the limit
+    assert unpickled(queue.take(10)) == (6, ["e6"]) and queue.waiting == 0
+
+
+def unpickled(taken: tuple[int, int, list[bytes]]) -> tuple[int, list]:
+    first, count, blobs = taken
+    events = [e for blob in blobs for e in pickle.loads(blob)]
+    assert len(events) == count
+    return first, events
