@@ -5,10 +5,10 @@ the broker can have them. Three kinds, each with its own bound:
 
 - retained state (unit status, licenses, service status): latest wins, one per topic; after
   a reconnect all of it is sent again;
-- events: per unit, in order, numbered from 1 (seq); sent in batches, at most
-  EVENTS_LINGER_S after they happen; when more than
-  `max_events` wait (a broker gone for long), the oldest are dropped and counted. With a
-  journal every event is also written to a file as it happens, so none is lost;
+- events: per unit, in order, numbered from 1 (seq); sent in batches, about
+  EVENTS_LINGER_S after they are queued; when more than `max_events` wait (a broker gone
+  for long), the oldest are dropped and counted. With a journal every event is also written
+  to a file as it is queued, so none is lost;
 - replies to commands: at most `max_replies` waiting, beyond which they are dropped and
   counted.
 """
@@ -25,12 +25,12 @@ from emulator.telemetry.event_batches import BatchEncoder
 from emulator.service.topics import Topics
 
 BATCH_EVENTS = 2000
-"""Events per message, at most."""
+"""Events per message, at most, unless one batch the sink handed on is larger (a batch is
+never split: under load a batch is the events of one 2 ms turn of the event loop)."""
 
 EVENTS_LINGER_S = 0.02
 """Events wait this long (or until BATCH_EVENTS of them wait) before they are sent, so a unit
-under load sends few large messages rather than many small ones: each message costs the
-decisions' process about as much as a few hundred events do."""
+under load sends few large messages rather than many small ones."""
 
 _unit_of = itemgetter(1)
 _waiting_of = attrgetter("waiting")
