@@ -118,8 +118,9 @@ class EventSink:
       event while one is attached): for tests and loggers;
     - `subscribe_batches(fn)`: fn(rows) with the events made since the last flush, as plain
       tuples, soon after they happen: the first event of a batch asks the event loop to
-      flush at its next turn (a clock running flat out lets it in every few hundred
-      callbacks), and whoever reads what the listeners hold flushes first. This is how the
+      flush at its next turn (a wall clock running behind lets it in every 2 ms, a virtual
+      clock every `yield_every` callbacks), and whoever reads what the listeners hold
+      flushes first. This is how the
       files, the broker and the counters listen: an event then costs a tuple and a list
       append where it is made, and the rest runs once per batch.
 
