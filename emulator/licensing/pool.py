@@ -6,6 +6,9 @@ whose limit comes from licenses and the control unit's capacity.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from emulator.reasons import Reason
 
 
@@ -148,38 +151,146 @@ class LicensePool(CountedPool):
             self._refusal = Reason.LICENSE_EXHAUSTED
 
 
+class PoolCode:
+    """The source text of an all-or-nothing admission over a fixed tuple of pools: the one rule
+    every admission follows (calls, conference parties, applications), written out once per
+    tuple so that admitting is a handful of attribute operations instead of a loop.
+
+    The rule: one instance of every listed pool at `now`, or none. Every pool is checked before
+    any is taken, in the listed order (a pool listed twice, e.g. two VCM channels, is checked
+    for both), and the first that cannot grant is the refusal, counted in that pool only.
+    Peaks are raised only when the whole admission is committed, so a refused call never
+    shows in an earlier pool's peak. Giving back checks every pool before changing any, so a
+    bookkeeping bug raises PoolUnderflowError and leaves the pools as they were.
+
+    `names[i]` is the variable the generated code reads pool i from (`distinct` are the pools
+    in first-listed order); `refusal` is the statement run when pool `{p}` refuses.
+    """
+
+    __slots__ = ("distinct", "names", "_taken")
+
+    def __init__(self, pools: tuple[CountedPool, ...], prefix: str = "p") -> None:
+        self.distinct: list[CountedPool] = []
+        self._taken: list[tuple[int, int]] = []  # (distinct index, instances taken so far), per listed pool
+        totals: dict[int, int] = {}
+        for pool in pools:
+            index = next((i for i, seen in enumerate(self.distinct) if seen is pool), None)
+            if index is None:
+                self.distinct.append(pool)
+                index = len(self.distinct) - 1
+            totals[index] = totals.get(index, 0) + 1
+            self._taken.append((index, totals[index]))
+        self.names = [f"{prefix}{i}" for i in range(len(self.distinct))]
+
+    @property
+    def shape(self) -> tuple[tuple[int, int], ...]:
+        """What the code depends on (not which pools): code is compiled once per shape."""
+        return tuple(self._taken)
+
+    def totals(self) -> dict[int, int]:
+        out: dict[int, int] = {}
+        for index, so_far in self._taken:
+            out[index] = so_far
+        return out
+
+    def take(self, refusal: str) -> list[str]:
+        """Lines that check every pool (running `refusal` for the first that cannot grant),
+        then take them all at `now`; `u<name>` keep the counts before, for commit()."""
+        lines, loaded = [], set()
+        for index, so_far in self._taken:
+            name = self.names[index]
+            if index not in loaded:
+                lines.append(f"u{name} = {name}.in_use")
+                loaded.add(index)
+            check = f"u{name} >= {name}.effective" if so_far == 1 else f"u{name} + {so_far} > {name}.effective"
+            lines.append(f"if {check}: {refusal.format(p=name)}")
+        for index, total in self.totals().items():
+            name = self.names[index]
+            lines.append(f"{name}.in_use = u{name} + {total}")
+            lines.append(f"{name}.time_sum -= now" if total == 1 else f"{name}.time_sum -= now * {total}")
+        return lines
+
+    def commit(self) -> list[str]:
+        """Lines that raise the peaks to what take() took."""
+        lines = []
+        for index, total in self.totals().items():
+            name = self.names[index]
+            lines.append(f"if u{name} + {total} > {name}.peak: {name}.peak = u{name} + {total}")
+        return lines
+
+    def give(self) -> list[str]:
+        """Lines that give back, at `now`, what take() took (checked before anything changes)."""
+        totals = self.totals()
+        lines = []
+        for index, total in totals.items():
+            name = self.names[index]
+            lines.append(f"g{name} = {name}.in_use")
+            lines.append(f"if g{name} < {total}: _underflow({name}, {total})")
+        for index, total in totals.items():
+            name = self.names[index]
+            lines.append(f"{name}.in_use = g{name} - {total}")
+            lines.append(f"{name}.time_sum += now" if total == 1 else f"{name}.time_sum += now * {total}")
+        return lines
+
+
+def compile_factory(source: str, name: str, filename: str) -> Callable[..., Any]:
+    """Compile generated source (a `def name(...)` building closures) and return that function."""
+    namespace: dict[str, Any] = {}
+    exec(compile(source, filename, "exec"), {"_underflow": _underflow, "_refused": _refused}, namespace)  # noqa: S102
+    return namespace[name]
+
+
+def indent(lines: list[str], depth: int) -> str:
+    pad = "    " * depth
+    return "".join(f"{pad}{line}\n" for line in lines) or f"{pad}pass\n"
+
+
+def _underflow(pool: CountedPool, count: int) -> None:
+    raise PoolUnderflowError(f"pool {pool.pool_id}: releasing {count} with only {pool.in_use} in use")
+
+
+def _refused(pool: CountedPool) -> CountedPool:
+    """Count a refusal in the pool that refused, and return it."""
+    reason = pool._refusal
+    pool.refusals[reason] = pool.refusals.get(reason, 0) + 1
+    return pool
+
+
+class Admission:
+    """take(now, commit=True) and give(now) for one fixed tuple of pools (see PoolCode).
+
+    take returns the pool that refused, else None. commit=False takes the instances
+    provisionally, without raising peaks: for an admission another unit must also grant (a
+    call across a network); raise_peaks() commits it.
+    """
+
+    __slots__ = ("pools", "take", "give")
+    _factories: dict[tuple, Callable[..., Any]] = {}
+
+    def __init__(self, pools: tuple[CountedPool, ...]) -> None:
+        self.pools = pools
+        code = PoolCode(pools)
+        factory = Admission._factories.get(code.shape)
+        if factory is None:
+            params = ", ".join(code.names)
+            source = (f"def factory({params}):\n"
+                      f"    def take(now, commit=True):\n{indent(code.take('return _refused({p})'), 2)}"
+                      f"        if commit:\n{indent(code.commit(), 3)}"
+                      f"        return None\n"
+                      f"    def give(now):\n{indent(code.give(), 2)}"
+                      f"    return take, give\n")
+            factory = Admission._factories[code.shape] = compile_factory(
+                source, "factory", f"<admission of {len(pools)} pools>")
+        self.take, self.give = factory(*code.distinct)
+
+
 def take_all(pools: tuple[CountedPool, ...], now: float, commit: bool = True) -> CountedPool | None:
     """One instance of every pool at `now`, or of none: returns the pool that refused, else None.
 
-    The one admission path of every call, conference party and application: a refusal is
-    counted in the refusing pool only, and peaks are raised only after every pool has
-    granted, so a call refused by a later pool never shows in an earlier pool's peak.
-    Undoing by position handles a pool listed twice (two VCM channels).
-
-    commit=False takes the instances provisionally, without raising peaks: for an admission
-    that another unit must also grant (a call across a network); raise_peaks() commits it.
+    For callers that admit a tuple once in a while (applications, conference parties); the
+    calls' routes keep their compiled admission (rules/calls.py). Both follow PoolCode.
     """
-    taken = 0
-    new_peak = False
-    for pool in pools:
-        in_use = pool.in_use
-        if in_use >= pool.effective:
-            for earlier in pools[:taken]:
-                earlier.in_use -= 1
-                earlier.time_sum += now
-            reason = pool._refusal
-            pool.refusals[reason] = pool.refusals.get(reason, 0) + 1
-            return pool
-        pool.in_use = in_use + 1
-        pool.time_sum -= now
-        if in_use >= pool.peak:
-            new_peak = True
-        taken += 1
-    if new_peak and commit:  # rare: peaks stop moving once a load settles
-        for pool in pools:
-            if pool.in_use > pool.peak:
-                pool.peak = pool.in_use
-    return None
+    return Admission(pools).take(now, commit)
 
 
 def raise_peaks(pools: tuple[CountedPool, ...]) -> None:
@@ -190,10 +301,5 @@ def raise_peaks(pools: tuple[CountedPool, ...]) -> None:
 
 
 def give_all(pools: tuple[CountedPool, ...], now: float) -> None:
-    """Give back, at `now`, one instance of every pool (what take_all took)."""
-    for pool in pools:
-        in_use = pool.in_use
-        if in_use < 1:
-            raise PoolUnderflowError(f"pool {pool.pool_id}: releasing 1 with none in use")
-        pool.in_use = in_use - 1
-        pool.time_sum += now
+    """Give back, at `now`, one instance of every pool listed (what take_all took)."""
+    Admission(pools).give(now)

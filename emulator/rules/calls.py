@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from emulator.licensing import CountedPool, give_all, raise_peaks, take_all
+from emulator.licensing.pool import PoolCode, compile_factory, indent
 from emulator.reasons import Reason
 from emulator.rules.decision import (
     ADMITTED,
@@ -44,36 +45,101 @@ class CallPlan(NamedTuple):
     voicemail: bool
 
 
-# The hot path works on a plain tuple per party pair, (pools, set-up VCM, checks, voicemail,
-# plan, pools taken at admission): CPython 3.11 specialises unpacking and indexing of exact
-# tuples only, not of NamedTuples. An active call is that tuple (it already exists: no
-# allocation) while it needs no state of its own, which is the common case; a call still in
-# SIP set-up or put on hold gets a small list instead: [route, set-up VCM channels held,
-# answered, VCM on hold].
+class Route:
+    """Calls between two given parties (b not a hunt group), with their admission compiled.
+
+    admit(now, emergency=False, commit=True) is the one admission of a call: the unit's
+    deadline (a license expiring), the IP phones' registration and licenses, the voicemail
+    server, then every pool at once (licensing/pool.py PoolCode), then the count of admitted
+    calls. It returns the route on success; on refusal None, with the refusal counted and in
+    the table's `refusal`. release(now) gives back what an answered call holds.
+
+    Every caller reaches it: named calls (CallTable.offer, for the timeline, the network,
+    MQTT and SIP) and the anonymous calls of traffic sources (runtime/traffic.py), which keep
+    their own departures and call release() themselves.
+    """
+
+    __slots__ = ("plan", "admits", "setup_vcm", "admit", "release")
+
+    def __lt__(self, other: object) -> bool:
+        return False  # departures due at the same instant, in a heap of (time, route): any order
+
+    def __repr__(self) -> str:
+        return f"<Route {self.plan.a.name}->{self.plan.b.name}>"
+
+
+# What a route's compiled code needs besides its pools and parties
+_ROUTE_GLOBALS = {"NOT_REGISTERED": Reason.NOT_REGISTERED, "ENDPOINT_UNLICENSED": Reason.ENDPOINT_UNLICENSED,
+                  "VOICEMAIL_NOT_RUNNING": Reason.VOICEMAIL_NOT_RUNNING}
+_route_factories: dict[tuple, Callable[..., Any]] = {}
+
+
+def _compile_route(route: Route, table: CallTable, refuse: Callable, refuse_pool: Callable) -> None:
+    plan = route.plan
+    take, give = PoolCode(route.admits), PoolCode(plan.pools, prefix="h")
+    checks = [f"c{i}" for i in range(len(plan.checks))]
+    key = (len(checks), plan.voicemail, take.shape, give.shape)
+    factory = _route_factories.get(key)
+    if factory is None:
+        guards = []
+        for c in checks:
+            guards.append(f"if not {c}.registered: return refuse(NOT_REGISTERED, {c}.name)")
+            guards.append(f"if not ({c}.endpoint_licensed or emergency): return refuse(ENDPOINT_UNLICENSED, {c}.name)")
+        if plan.voicemail:
+            guards.append("if not core.voicemail_running: return refuse(VOICEMAIL_NOT_RUNNING, '')")
+        params = ", ".join(["core", "table", "route", "refuse", "refuse_pool", *checks, *take.names, *give.names])
+        source = (f"def factory({params}):\n"
+                  f"    def admit(now, emergency=False, commit=True):\n"
+                  f"        if now >= core.deadline:\n"
+                  f"            core.advance(now)\n"
+                  f"{indent(guards, 2) if guards else ''}"
+                  f"{indent(take.take('return refuse_pool({p})'), 2)}"
+                  f"        if commit:\n{indent(take.commit(), 3)}"
+                  f"        table.admitted += 1\n"
+                  f"        return route\n"
+                  f"    def release(now):\n{indent(give.give(), 2)}"
+                  f"    return admit, release\n")
+        factory = _route_factories[key] = compile_factory(source, "factory", f"<admission of a call, {len(route.admits)} pools>")
+        factory.__globals__.update(_ROUTE_GLOBALS)
+    route.admit, route.release = factory(table.core, table, route, refuse, refuse_pool, *plan.checks,
+                                         *take.distinct, *give.distinct)
+
+
+# An active call's record is its Route (shared: no allocation) while it needs no state of its
+# own, which is the common case; a call still in SIP set-up or put on hold gets a small list
+# instead: [route, set-up VCM channels held, answered, VCM on hold].
 ROUTE, SETUP_VCM, ANSWERED, ON_HOLD = range(4)
-_POOLS, _PLAN, _ADMIT = 0, 4, 5
 
 
 class CallTable:
     def __init__(self, core: UnitCore) -> None:
         self.core = core
         self.vcm = core.vcm
-        self.active: dict[object, tuple | list] = {}
+        self.active: dict[object, Route | list] = {}
         self.admitted = 0
         self.rejections: Counter[tuple[str, str]] = Counter()  # (reason, detail) -> count
+        self.refusal: Decision | None = None
+        """The last refusal (what a route's admit answered None for)."""
         self.hunted: str | None = None
         """The member the last call admitted to a hunt group reached (its event names it)."""
         self.conferences: dict[object, dict[str, tuple[CountedPool, ...]]] = {}
-        self._routes: dict[tuple[str, str], tuple] = {}
+        self.holders: list = []
+        """Traffic sources holding anonymous calls (their own departures): each has
+        held_routes(), the route of every call it holds. held() and active_count() count them."""
+        self._routes: dict[tuple[str, str], Route | GroupRoute] = {}
         self.offer = self._make_offer()
         self.hang_up = self._make_hang_up()
 
+    def route(self, a: str, b: str) -> Route | GroupRoute:
+        """What admits calls from a to b (admit(now) returns the Route that then holds them)."""
+        return self._routes.get((a, b)) or self._route(a, b)
+
     def plan(self, a: str, b: str) -> CallPlan:
         """What a call between a and b takes (b not a hunt group: its member is chosen per call)."""
-        plan = self._route(a, b)[_PLAN]
-        if not isinstance(plan, CallPlan):
+        route = self.route(a, b)
+        if isinstance(route, GroupRoute):
             raise ValueError(f"{b!r} is a hunt group: the plan depends on the member reached")
-        return plan
+        return route.plan
 
     def admissions(self, a: str, b: str) -> list[tuple[tuple[str, ...], tuple[str, ...]]]:
         """For each party a call from a to b can reach (b itself, or each member of hunt group
@@ -83,26 +149,30 @@ class CallTable:
         reached = [m for m in pb.members if m.name != a] if pb.kind == GROUP else [pb]
         out = []
         for party in reached:
-            route = self._route(a, party.name)
-            out.append((tuple(p.pool_id for p in route[_ADMIT]), tuple(p.pool_id for p in route[_POOLS])))
+            route = self.route(a, party.name)
+            out.append((tuple(p.pool_id for p in route.admits), tuple(p.pool_id for p in route.plan.pools)))
         return out
 
     def pools_used(self) -> set[str]:
         """Every pool a call offered so far needed (or would have): what sizing looks at."""
-        return {pool.pool_id for route in self._routes.values() for pool in route[_ADMIT] or ()}
+        return {pool.pool_id for route in self._routes.values() if isinstance(route, Route) for pool in route.admits}
 
     def held(self) -> Counter[str]:
         """Instances of each pool the active calls and conference members hold, from their own
         records: what the pools' in_use must equal (an invariant a run checks at its end)."""
         held: Counter[str] = Counter()
+        routes: list[Route] = []
         for call in self.active.values():
             if type(call) is list:
-                route = call[ROUTE]
                 if call[SETUP_VCM] + call[ON_HOLD]:
                     held[self.vcm.pool_id] += call[SETUP_VCM] + call[ON_HOLD]
+                routes.append(call[ROUTE])
             else:
-                route = call
-            for pool in route[_POOLS]:
+                routes.append(call)
+        for holder in self.holders:
+            routes.extend(holder.held_routes())
+        for route in routes:
+            for pool in route.plan.pools:
                 held[pool.pool_id] += 1
         for members in self.conferences.values():
             for pools in members.values():
@@ -110,83 +180,73 @@ class CallTable:
                     held[pool.pool_id] += 1
         return held
 
+    def active_count(self) -> int:
+        """Calls up: named ones and the traffic sources' anonymous ones."""
+        return len(self.active) + sum(holder.holding() for holder in self.holders)
+
     def reached(self, call_id: object) -> str:
         """The party a call reached (for a call to a hunt group: the member)."""
         return self.plan_of(call_id).b.name
 
-    def _route(self, a: str, b: str) -> tuple:
-        route = self._routes.get((a, b))
-        if route is None:
-            if a == b:
-                raise ValueError(f"a call needs two different parties, got {a!r} twice")
-            pa, pb = self.core.party(a), self.core.party(b)
-            if pa.kind == GROUP:
-                raise ValueError(f"a hunt group cannot make calls ({a!r})")
-            if pb.kind == GROUP:  # the member is chosen at each call: see offer()
-                route = self._routes[(a, b)] = ((), 0, (), False, pb, None)
-                return route
+    def _route(self, a: str, b: str) -> Route | GroupRoute:
+        if a == b:
+            raise ValueError(f"a call needs two different parties, got {a!r} twice")
+        pa, pb = self.core.party(a), self.core.party(b)
+        if pa.kind == GROUP:
+            raise ValueError(f"a hunt group cannot make calls ({a!r})")
+        if pb.kind == GROUP:  # the member is chosen at each call
+            route: Route | GroupRoute = GroupRoute(self, pa, pb)
+        else:
             setup, connected = vcm_need(pa, pb)
-            plan = CallPlan(pa, pb, pa.line_pools + pb.line_pools + (self.vcm,) * connected, setup - connected,
-                            connected, tuple(p for p in (pa, pb) if p.needs_registration),
-                            VOICEMAIL in (pa.kind, pb.kind))
-            admit = plan.pools + (self.vcm,) * plan.setup_vcm  # set-up channels go last, as refusals do
-            route = self._routes[(a, b)] = (plan.pools, plan.setup_vcm, plan.checks, plan.voicemail, plan, admit)
+            route = Route()
+            route.plan = CallPlan(pa, pb, pa.line_pools + pb.line_pools + (self.vcm,) * connected, setup - connected,
+                                  connected, tuple(p for p in (pa, pb) if p.needs_registration),
+                                  VOICEMAIL in (pa.kind, pb.kind))
+            route.setup_vcm = route.plan.setup_vcm
+            route.admits = route.plan.pools + (self.vcm,) * route.setup_vcm  # set-up channels go last, as refusals do
+            _compile_route(route, self, self._refuse_quietly, self._refuse_pool)
+        self._routes[(a, b)] = route
         return route
 
     def _make_offer(self) -> Callable[..., Decision]:
         """offer(call_id, a, b, now, answered=True, emergency=False, provisional=False): a call
-        between parties a and b.
+        between parties a and b, recorded under call_id.
 
         answered=False leaves it in set-up until connect(). provisional=True (with
         answered=False) admits it without raising peaks, until commit(): for a call that
-        another unit must also admit. Built as a closure over the
-        table's state because it runs once per call attempt; the pools are taken by
-        take_all, the one admission path (licensing/pool.py).
+        another unit must also admit. The admission is the route's (Route.admit), as for
+        every call; this adds the record that hang_up, connect and hold find by id.
         """
-        table, core, vcm, setdefault = self, self.core, self.vcm, self.active.setdefault
-        routes, route_for, refuse = self._routes, self._route, self._refuse
+        table, vcm, setdefault = self, self.vcm, self.active.setdefault
+        routes, route_for = self._routes, self._route
         last_a = last_b = last_route = None  # one-entry cache: traffic repeats its pair
 
         def offer(call_id: object, a: str, b: str, now: float, answered: bool = True,
                   emergency: bool = False, provisional: bool = False) -> Decision:
             nonlocal last_a, last_b, last_route
-            if now >= core.deadline:
-                core.advance(now)
             if a is last_a and b is last_b:
                 route = last_route
             else:
                 route = routes.get((a, b)) or route_for(a, b)
                 last_a, last_b, last_route = a, b, route
-            _, setup, checks, voicemail, group, admit = route
-            if admit is None:  # a call to a hunt group: to its first free member
-                member = group.hunt(a)
-                if member is None:
-                    return refuse(Reason.EXTENSION_BUSY, group.name)
-                route = routes.get((a, member.name)) or route_for(a, member.name)
-                _, setup, checks, voicemail, _, admit = route
-                table.hunted = member.name
-            for party in checks:
-                if not party.registered:
-                    return refuse(Reason.NOT_REGISTERED, party.name)
-                if not (party.endpoint_licensed or emergency):
-                    return refuse(Reason.ENDPOINT_UNLICENSED, party.name)
-            if voicemail and not core.voicemail_running:
-                return refuse(Reason.VOICEMAIL_NOT_RUNNING, "")
-            refusing = take_all(admit, now, not provisional)
-            if refusing is not None:
-                return refuse(refusing._refusal, refusing.pool_id)
+            held = route.admit(now, emergency, not provisional)
+            if held is None:
+                return table.refusal
+            setup = held.setup_vcm
             if setup:
                 if answered:
                     vcm.release(now, setup)  # connected at once: the set-up channels are done
-                    record = route
+                    record = held
                 else:
-                    record = [route, setup, False, 0]
+                    record = [held, setup, False, 0]
             else:
-                record = route if answered else [route, 0, False, 0]
+                record = held if answered else [held, 0, False, 0]
             if setdefault(call_id, record) is not record:  # a caller's bug: undo, then say so
-                give_all(admit if record is not route else route[_POOLS], now)
+                if record is not held:
+                    vcm.release(now, setup)
+                held.release(now)
+                table.admitted -= 1
                 raise ValueError(f"call id {call_id!r} is already in use")
-            table.admitted += 1
             return ADMITTED
 
         return offer
@@ -205,10 +265,19 @@ class CallTable:
                 if held:
                     vcm.release(now, held)
                 call = call[ROUTE]
-            give_all(call[_POOLS], now)
+            call.release(now)
             return ENDED
 
         return hang_up
+
+    def _refuse_quietly(self, reason: Reason, detail: str) -> None:
+        """A route's refusal: counted, kept in `refusal`; None is what admit returns."""
+        self.refusal = self._refuse(reason, detail)
+
+    def _refuse_pool(self, pool: CountedPool) -> None:
+        reason = pool._refusal
+        pool.refusals[reason] = pool.refusals.get(reason, 0) + 1
+        self.refusal = self._refuse(reason, pool.pool_id)
 
     def _refuse(self, reason: Reason, detail: str) -> Decision:
         self.rejections[(reason.value, detail)] += 1
@@ -216,7 +285,7 @@ class CallTable:
 
     def commit(self, call_id: object) -> None:
         """A provisional admission stands: its pools' peaks now count it."""
-        raise_peaks(self._stateful(call_id)[ROUTE][_ADMIT])
+        raise_peaks(self._stateful(call_id)[ROUTE].admits)
 
     def cancel(self, call_id: object, now: float) -> None:
         """Undo an admission that never became a call (the far end of an SCN call refused)."""
@@ -245,7 +314,7 @@ class CallTable:
     def hold(self, call_id: object, held_party: str, now: float) -> Decision:
         """held_party hears music on hold: from the TDM bus, so an IP party needs a VCM channel."""
         call = self._stateful(call_id)
-        plan = call[ROUTE][_PLAN]
+        plan = call[ROUTE].plan
         party = plan.a if held_party == plan.a.name else plan.b if held_party == plan.b.name else None
         if party is None:
             raise LookupError(f"{held_party!r} is not a party to call {call_id!r}")
@@ -267,7 +336,7 @@ class CallTable:
 
     def plan_of(self, call_id: object) -> CallPlan:
         call = self.active[call_id]
-        return (call[ROUTE] if type(call) is list else call)[_PLAN]
+        return (call[ROUTE] if type(call) is list else call).plan
 
     # -- conferences: one VCM channel per IP party [S12] ---------------------------------
 
@@ -304,3 +373,29 @@ class CallTable:
     def _drop_if_empty(self, conference_id: object) -> None:
         if not self.conferences.get(conference_id, True):
             del self.conferences[conference_id]
+
+
+class GroupRoute:
+    """Calls from one party to a hunt group: admit() hunts a member, then admits the call on
+    the route to that member (and names the member in the table's `hunted`)."""
+
+    __slots__ = ("admit",)
+
+    def __init__(self, table: CallTable, caller: Party, group: Party) -> None:
+        core, hunt, route_for, name = table.core, group.hunt, table._route, caller.name
+        to_member: dict[Party, Route] = {}
+        refuse = table._refuse_quietly
+
+        def admit(now: float, emergency: bool = False, commit: bool = True) -> Route | None:
+            if now >= core.deadline:  # before hunting: a license change can change who is free
+                core.advance(now)
+            member = hunt(name)
+            if member is None:
+                return refuse(Reason.EXTENSION_BUSY, group.name)
+            route = to_member.get(member)
+            if route is None:
+                route = to_member[member] = route_for(name, member.name)
+            table.hunted = member.name
+            return route.admit(now, emergency, commit)
+
+        self.admit = admit

@@ -78,8 +78,7 @@ def test_live_rows_every_twentieth_add_up_to_the_report(capsys):
 
 
 def test_violations_can_be_allowed_but_are_still_reported(monkeypatch, capsys, tmp_path):
-    import emulator.rules.calls as calls
-    from tests.scenario.test_invariants import ignore_limits
+    from tests import faults
 
     path = tmp_path / "busy.yaml"  # no expectations: only the invariants can fail it
     path.write_text("""
@@ -93,7 +92,7 @@ units:
 traffic:
   - {name: in, from: sip1, to: "201", erlangs: 4, holding: {mean: 3m}}
 """)
-    monkeypatch.setattr(calls, "take_all", ignore_limits)
+    faults.ignore_limits(monkeypatch)
     assert main(["load", str(path), "--no-console", "--json"]) == 1
     assert "invariant" in capsys.readouterr().err
     assert main(["load", str(path), "--no-console", "--allow-violations", "--json"]) == 0

@@ -8,23 +8,13 @@ from pathlib import Path
 
 import pytest
 
-import emulator.rules.calls as calls
 from emulator.cli import main
-from emulator.licensing.pool import take_all
 from emulator.scenario.loader import load_scenario
 from emulator.scenario.runner import ScenarioRunner
+from tests import faults
 
 ROOT = Path(__file__).resolve().parents[2]
 SIP = ROOT / "scenarios" / "sip-trunks-and-vcm.yaml"
-
-
-def ignore_limits(pools, now, commit=True):
-    """A broken admission (the test double): takes every pool, whatever its limit."""
-    for pool in pools:
-        pool.in_use += 1
-        pool.time_sum -= now
-        pool.peak = max(pool.peak, pool.in_use)
-    return None
 
 
 def test_a_shipped_run_keeps_every_invariant():
@@ -33,7 +23,7 @@ def test_a_shipped_run_keeps_every_invariant():
 
 
 def test_an_admission_past_the_limit_is_caught_and_fails_the_run(monkeypatch, capsys):
-    monkeypatch.setattr(calls, "take_all", ignore_limits)
+    faults.ignore_limits(monkeypatch)
     result = asyncio.run(ScenarioRunner(load_scenario(SIP)).run())
     violations = result.data["invariants"]["violations"]
     assert any("sip_trunk_channels peaked at" in v and "above the highest limit it had (30)" in v for v in violations)
@@ -43,15 +33,9 @@ def test_an_admission_past_the_limit_is_caught_and_fails_the_run(monkeypatch, ca
 
 
 def test_a_leak_is_caught(monkeypatch):
-    real_give_all = calls.give_all
-
-    def forget_the_trunk(pools, now):  # gives back all but the line's channel
-        real_give_all(tuple(p for p in pools if not p.pool_id.startswith("trunk:")), now)
-
-    monkeypatch.setattr(calls, "give_all", forget_the_trunk)
+    faults.forget_trunk_channels(monkeypatch)
     data = asyncio.run(ScenarioRunner(load_scenario(SIP)).run()).data
     assert any("trunk:sip1 has" in v and "leaked" in v for v in data["invariants"]["violations"])
-    assert take_all  # (the real one, untouched)
 
 
 @pytest.mark.parametrize("path", sorted((ROOT / "scenarios").glob("*.yaml")), ids=lambda p: p.stem)
