@@ -65,13 +65,14 @@ async def _emulate(config: UnitConfig, erlangs: float, hold: float, calls: int, 
     await unit.start()
     offer, hang_up, _ = unit.call_functions()
     source = poisson_calls(clock, offer, hang_up, "sip1", GROUP,
-                           rate_per_s=erlangs / hold, mean_hold_s=hold, calls=calls, seed=seed)
+                           rate_per_s=erlangs / hold, mean_hold_s=hold, calls=calls, seed=seed,
+                           table=unit.anonymous_calls())
     source.start()
     started = time.perf_counter()
     await clock.run()
     wall = time.perf_counter() - started
     rejected = unit.stats.calls_rejected
-    assert rejected == source.attempts - source.admitted and not unit.core.calls.active
+    assert rejected == source.attempts - source.admitted and not unit.core.calls.active_count()
     for pool in unit.pools().values():
         assert pool.in_use == 0, pool.pool_id
     return rejected, wall, unit

@@ -31,7 +31,8 @@ class CountedPool:
     committed (see take_all).
     """
 
-    __slots__ = ("pool_id", "effective", "in_use", "peak", "refusals", "_refusal", "time_sum", "pinned", "ceiling")
+    __slots__ = ("pool_id", "effective", "in_use", "peak", "refusals", "_refusal", "time_sum", "pinned", "ceiling",
+                 "shares")
 
     limits_changed = 0
     """Counts every change of any pool's limit in this process (rare: licenses, keys, pins), so
@@ -45,6 +46,10 @@ class CountedPool:
         self.refusals: dict[Reason, int] = {}
         self._refusal = refusal
         self.time_sum = 0.0  # release times minus acquire times, one term per instance
+        self.shares: list[tuple[object, int]] = []
+        """(owner, instances): owners (a call's route) that keep the time sum of the instances
+        they take from this pool themselves, one addition per admission instead of one per
+        pool; area_until adds them in."""
         self.pinned: int | None = None
         self.ceiling = limit
         """The highest limit the pool has had: its peak can never be above it (an invariant)."""
@@ -78,7 +83,10 @@ class CountedPool:
 
     def area_until(self, now: float) -> float:
         """The integral of in_use from the pool's creation up to `now` (instance-seconds)."""
-        return self.time_sum + self.in_use * now
+        area = self.time_sum + self.in_use * now
+        for owner, instances in self.shares:
+            area += owner.time_sum * instances
+        return area
 
     @property
     def available(self) -> int:
@@ -193,9 +201,16 @@ class PoolCode:
             out[index] = so_far
         return out
 
-    def take(self, refusal: str) -> list[str]:
+    def take(self, refusal: str, owned: PoolCode | None = None, owner: str = "") -> list[str]:
         """Lines that check every pool (running `refusal` for the first that cannot grant),
-        then take them all at `now`; `u<name>` keep the counts before, for commit()."""
+        then take them all at `now`; `u<name>` keep the counts before, for commit().
+
+        owned: instances whose time sum `owner` keeps (CountedPool.shares), the pools of
+        `owned` being among these; the rest are stamped in their pools."""
+        owned_totals = {}
+        if owned is not None:
+            for index, total in owned.totals().items():
+                owned_totals[self.distinct.index(owned.distinct[index])] = total
         lines, loaded = [], set()
         for index, so_far in self._taken:
             name = self.names[index]
@@ -207,7 +222,11 @@ class PoolCode:
         for index, total in self.totals().items():
             name = self.names[index]
             lines.append(f"{name}.in_use = u{name} + {total}")
-            lines.append(f"{name}.time_sum -= now" if total == 1 else f"{name}.time_sum -= now * {total}")
+            stamped = total - owned_totals.get(index, 0)
+            if stamped:
+                lines.append(f"{name}.time_sum -= now" if stamped == 1 else f"{name}.time_sum -= now * {stamped}")
+        if owned_totals:
+            lines.append(f"{owner}.time_sum -= now")
         return lines
 
     def commit(self) -> list[str]:
@@ -218,8 +237,9 @@ class PoolCode:
             lines.append(f"if u{name} + {total} > {name}.peak: {name}.peak = u{name} + {total}")
         return lines
 
-    def give(self) -> list[str]:
-        """Lines that give back, at `now`, what take() took (checked before anything changes)."""
+    def give(self, owner: str = "") -> list[str]:
+        """Lines that give back, at `now`, what take() took (checked before anything changes);
+        with `owner`, it keeps the time sum of them all (see take)."""
         totals = self.totals()
         lines = []
         for index, total in totals.items():
@@ -229,7 +249,10 @@ class PoolCode:
         for index, total in totals.items():
             name = self.names[index]
             lines.append(f"{name}.in_use = g{name} - {total}")
-            lines.append(f"{name}.time_sum += now" if total == 1 else f"{name}.time_sum += now * {total}")
+            if not owner:
+                lines.append(f"{name}.time_sum += now" if total == 1 else f"{name}.time_sum += now * {total}")
+        if owner:
+            lines.append(f"{owner}.time_sum += now")
         return lines
 
 

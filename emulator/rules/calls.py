@@ -54,12 +54,16 @@ class Route:
     calls. It returns the route on success; on refusal None, with the refusal counted and in
     the table's `refusal`. release(now) gives back what an answered call holds.
 
+    The route keeps the time sum of what its calls hold (release times minus admission
+    times, once per call rather than once per pool); each pool adds it to its own area
+    (CountedPool.shares), so mean use stays exact.
+
     Every caller reaches it: named calls (CallTable.offer, for the timeline, the network,
     MQTT and SIP) and the anonymous calls of traffic sources (runtime/traffic.py), which keep
     their own departures and call release() themselves.
     """
 
-    __slots__ = ("plan", "admits", "setup_vcm", "admit", "release")
+    __slots__ = ("plan", "admits", "setup_vcm", "admit", "release", "time_sum")
 
     def __lt__(self, other: object) -> bool:
         return False  # departures due at the same instant, in a heap of (time, route): any order
@@ -93,16 +97,19 @@ def _compile_route(route: Route, table: CallTable, refuse: Callable, refuse_pool
                   f"        if now >= core.deadline:\n"
                   f"            core.advance(now)\n"
                   f"{indent(guards, 2) if guards else ''}"
-                  f"{indent(take.take('return refuse_pool({p})'), 2)}"
+                  f"{indent(take.take('return refuse_pool({p})', owned=give, owner='route'), 2)}"
                   f"        if commit:\n{indent(take.commit(), 3)}"
                   f"        table.admitted += 1\n"
                   f"        return route\n"
-                  f"    def release(now):\n{indent(give.give(), 2)}"
+                  f"    def release(now):\n{indent(give.give(owner='route'), 2)}"
                   f"    return admit, release\n")
         factory = _route_factories[key] = compile_factory(source, "factory", f"<admission of a call, {len(route.admits)} pools>")
         factory.__globals__.update(_ROUTE_GLOBALS)
+    route.time_sum = 0.0
     route.admit, route.release = factory(table.core, table, route, refuse, refuse_pool, *plan.checks,
                                          *take.distinct, *give.distinct)
+    for index, instances in give.totals().items():
+        give.distinct[index].shares.append((route, instances))
 
 
 # An active call's record is its Route (shared: no allocation) while it needs no state of its
@@ -376,25 +383,41 @@ class CallTable:
 
 
 class GroupRoute:
-    """Calls from one party to a hunt group: admit() hunts a member, then admits the call on
-    the route to that member (and names the member in the table's `hunted`)."""
+    """Calls from one party to a hunt group: admit() hunts the first member free to take a
+    call (registered, licensed, with a free call appearance, not the caller), from the top
+    (sequential) or after the member who took the last call (rotary), then admits the call on
+    the route to that member and names the member in the table's `hunted`."""
 
     __slots__ = ("admit",)
 
     def __init__(self, table: CallTable, caller: Party, group: Party) -> None:
-        core, hunt, route_for, name = table.core, group.hunt, table._route, caller.name
-        to_member: dict[Party, Route] = {}
+        core, route_for, name = table.core, table._route, caller.name
+        members = group.members
+        appearances = tuple(member.line_pools[0] for member in members)
+        to_member: list[Route | None] = [None] * len(members)
+        count, rotary, group_name = len(members), group.rotary, group.name
         refuse = table._refuse_quietly
 
         def admit(now: float, emergency: bool = False, commit: bool = True) -> Route | None:
             if now >= core.deadline:  # before hunting: a license change can change who is free
                 core.advance(now)
-            member = hunt(name)
-            if member is None:
-                return refuse(Reason.EXTENSION_BUSY, group.name)
-            route = to_member.get(member)
+            start = i = group.next_member if rotary else 0
+            while True:
+                member = members[i]
+                appearance = appearances[i]
+                if appearance.in_use < appearance.effective and member.registered and member.endpoint_licensed \
+                        and member is not caller:
+                    break
+                i += 1
+                if i == count:
+                    i = 0
+                if i == start:
+                    return refuse(Reason.EXTENSION_BUSY, group_name)
+            if rotary:
+                group.next_member = i + 1 if i + 1 < count else 0
+            route = to_member[i]
             if route is None:
-                route = to_member[member] = route_for(name, member.name)
+                route = to_member[i] = route_for(name, member.name)
             table.hunted = member.name
             return route.admit(now, emergency, commit)
 

@@ -38,23 +38,7 @@ class Party:
         self.registered_at = 0.0
         self.members: tuple[Party, ...] = ()  # a hunt group's members, in hunting order
         self.rotary = False
-        self.next_member = 0  # rotary hunting: where the next hunt starts
-
-    def hunt(self, caller: str) -> Party | None:
-        """A hunt group's first member free to take a call (registered, licensed, with a free
-        call appearance), from the top (sequential) or after the last one used (rotary)."""
-        members = self.members
-        count = len(members)
-        start = self.next_member if self.rotary else 0
-        for step in range(count):
-            member = members[(start + step) % count]
-            appearance = member.line_pools[0]
-            if appearance.in_use < appearance.effective and member.registered and member.endpoint_licensed \
-                    and member.name != caller:
-                if self.rotary:
-                    self.next_member = (start + step + 1) % count
-                return member
-        return None
+        self.next_member = 0  # rotary hunting: where the next hunt starts (rules/calls.py GroupRoute)
 
     @property
     def needs_registration(self) -> bool:

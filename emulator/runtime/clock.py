@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
+import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from types import CoroutineType
@@ -29,13 +30,23 @@ INF = float("inf")
 
 
 class Stream(Protocol):
-    """A source of events in time order, e.g. call arrivals: cheaper than one timer per event."""
+    """A source of events in time order (call arrivals, and the ends of the calls it keeps
+    itself): cheaper than a timer per event, and run in stretches between other events."""
 
     next_time: float
     """When its next event is due; infinity once it has no more."""
 
-    def step(self, now: float) -> None:
-        """Handle the event due at now (its next_time) and move next_time on."""
+    last_time: float
+    """When the last event it handled was due."""
+
+    def advance(self, before: float, budget: int) -> int:
+        """Handle the event due at next_time, then any more due strictly before `before`, at
+        most `budget` in all, in time order; move next_time on and return how many it handled.
+
+        The clock calls it only when next_time < before, and `before` is the next thing that
+        is not the stream's own (a timer, another stream): whatever runs at that instant sees
+        every event of the stream due earlier, and none due later."""
+
 
 _ENTRY_TIME, _ENTRY_FN = 0, 2
 
@@ -93,10 +104,12 @@ class Clock(ABC):
         return self._heap, self._seq.__next__
 
     def add_stream(self, stream: Stream) -> None:
-        """Run a stream's events in time order with everything else (through the heap here)."""
+        """Run a stream's events in time order with everything else (through the heap here,
+        one instant at a time: each when it is due)."""
 
         def fire() -> None:
-            stream.step(stream.next_time)
+            due = stream.next_time
+            stream.advance(math.nextafter(due, INF), 1 << 62)
             if stream.next_time != INF:
                 self.call_at(stream.next_time, fire)
 
@@ -143,18 +156,20 @@ class VirtualClock(Clock):
         """Run callbacks up to and including time `until` (all of them if None), then stand at `until`.
 
         At equal times the heap goes before the streams: a call ending at the instant
-        another arrives frees its channel first, as in the reference models.
+        another arrives frees its channel first, as in the reference models. A stream runs
+        on by itself until the next event that is not its own (see Stream.advance).
         """
         heap, pop, streams = self._heap, heapq.heappop, self._streams
-        replace, seq = heapq.heapreplace, self._seq
+        replace, seq, nextafter = heapq.heapreplace, self._seq, math.nextafter
         limit = INF if until is None else until
+        before_limit = nextafter(limit, INF)  # a stream may handle events at `until` itself
         every = self.yield_every
-        budget = every
-        slices = 0  # callbacks run = slices * every + (every - budget)
+        ran = 0
+        yield_at = every
         while True:
             if len(streams) == 1:
                 entry = streams[0]
-                stream, step = entry[2], entry[2].step
+                stream, advance = entry[2], entry[2].advance
                 due = stream.next_time
                 # The common case: one traffic stream and the timer heap, everything in locals.
                 # `while True` on purpose: CPython 3.11 only warms code up (to specialise it) on
@@ -173,18 +188,21 @@ class VirtualClock(Clock):
                         result = fn(arg, when)
                         if result is not None and type(result) is CoroutineType:
                             await result
+                        ran += 1
                         if len(streams) != 1:
                             break  # a callback added a stream: take the general path
                     elif due > limit:
                         break
                     else:
+                        before = heap[0][0] if heap else INF
+                        if before > before_limit:
+                            before = before_limit
                         self.now = due
-                        step(due)
+                        ran += advance(before, yield_at - ran if yield_at > ran else 1)
+                        self.now = stream.last_time
                     due = stream.next_time
-                    budget -= 1
-                    if not budget:
-                        budget = every
-                        slices += 1
+                    if ran >= yield_at:
+                        yield_at = ran + every
                         await asyncio.sleep(0)
                         if len(streams) != 1:
                             break  # a stream was added meanwhile: take the general path
@@ -204,8 +222,21 @@ class VirtualClock(Clock):
                     break
                 entry = streams[0]
                 stream = entry[2]
+                before = head  # the next event not this stream's: a timer, or the next stream
+                count = len(streams)
+                if count > 1:
+                    other = streams[1][0]
+                    if count > 2 and streams[2][0] < other:
+                        other = streams[2][0]
+                    if other < before:
+                        before = other
+                if before > before_limit:
+                    before = before_limit
+                if before <= due:
+                    before = nextafter(due, INF)  # a tie with another stream: this one's events at `due` first
                 self.now = due
-                stream.step(due)
+                ran += stream.advance(before, yield_at - ran if yield_at > ran else 1)
+                self.now = stream.last_time
                 following = stream.next_time
                 if following == INF:
                     pop(streams)
@@ -223,12 +254,11 @@ class VirtualClock(Clock):
                 result = fn(arg, head)
                 if result is not None and type(result) is CoroutineType:
                     await result
-            budget -= 1
-            if not budget:
-                budget = every
-                slices += 1
+                ran += 1
+            if ran >= yield_at:
+                yield_at = ran + every
                 await asyncio.sleep(0)
-        self.callbacks_run += slices * every + (every - budget)
+        self.callbacks_run += ran
         if until is not None and until > self.now:
             self.now = until
 

@@ -223,6 +223,12 @@ class ControlUnit:
             return self.offer_call_now, self.hang_up_now, self.connect_now
         return self._offer, self._hang_up, self.core.calls.connect
 
+    def anonymous_calls(self) -> CallTable | None:
+        """The call table, for traffic whose calls need no ids (runtime/traffic.py CallSource
+        calls=): while nobody subscribes to events, else None (each call then has an id its
+        events carry). Subscribe before asking, as for call_functions."""
+        return None if self.sink.active else self.core.calls
+
     def new_call_id(self) -> int:
         return next(self._ids)
 

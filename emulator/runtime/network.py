@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from emulator.config import VOICEMAIL_PARTY, UnitConfig
 from emulator.licensing import KeyAuthority
 from emulator.rules import Decision, connect_scn_call, hang_up_scn_call, offer_scn_call
+from emulator.rules.calls import CallTable
 from emulator.runtime.clock import Clock
 from emulator.runtime.control_unit import ControlUnit
 from emulator.telemetry import EventSink
@@ -159,6 +160,14 @@ class Network:
                 self.connect_now(call_id, origin[call_id])
 
         return offer, hang_up, connect
+
+    def anonymous_calls(self, unit_name: str, parties: Sequence[str]) -> CallTable | None:
+        """The unit's call table for traffic between `parties` whose calls need no ids
+        (ControlUnit.anonymous_calls), when routing is trivially local as for call_functions;
+        else None."""
+        remote = any("/" in party for party in parties)
+        central = VOICEMAIL_PARTY in parties and self.central_voicemail_of(unit_name)
+        return None if remote or central else self[unit_name].anonymous_calls()
 
     async def hang_up(self, call_id: object, unit: str) -> Decision:
         return self.hang_up_now(call_id, unit)

@@ -18,11 +18,15 @@ import random
 from collections import Counter
 from collections.abc import Callable, Sequence
 from math import log as _log
+from typing import TYPE_CHECKING
 
 from emulator.reasons import Reason
 from emulator.rules import Decision
 from emulator.rules.decision import ADMITTED
 from emulator.runtime.clock import INF, Clock
+
+if TYPE_CHECKING:
+    from emulator.rules.calls import CallTable, Route
 
 TALLY_EVERY = 1024
 TALLY_MASK = TALLY_EVERY - 1
@@ -58,8 +62,14 @@ class CallSource:
                  connect: Callable[[object, float], object] | None = None, answer_after_s: float = 0.0,
                  seed: int | None = None, rng: random.Random | None = None, id_offset: int = 0,
                  record: bool = False, name: str = "traffic", observe_until: float = INF,
-                 on_decided: Callable[[float], None] | None = None) -> None:
+                 on_decided: Callable[[float], None] | None = None, calls: CallTable | None = None) -> None:
         """rate_steps: [(absolute time, calls per second)], in time order.
+
+        calls: the unit's call table, when the calls need no ids (nobody takes events and
+        every party is on that unit: ControlUnit.anonymous_calls). An M/M/N/N source then
+        admits through the route itself (the same Route.admit as every call) and keeps its
+        calls' ends in a heap of its own, running between other events without a timer per
+        call; otherwise it offers named calls with offer() and hang_up() on the clock.
 
         Call ids are id_offset + the attempt number: give each source of a run its own offset.
         observe_until: the end of the run; an admitted call's occupancy (ringing and talk)
@@ -97,7 +107,13 @@ class CallSource:
         judge blocking after a warm-up, in memory that grows by a pair per TALLY_EVERY attempts
         (record=True keeps every attempt's outcome instead, for diagnostics)."""
         self.next_time = INF
+        self.last_time = clock.time()
+        self.calls = calls
+        self.departures: list[tuple[float, Route]] = []
+        """The ends of the anonymous calls it holds: (when, route), a heap."""
+        self._arrival = INF
         self.step = self._make_step()
+        self.advance = self._anonymous() if self._runs_anonymous() else self._one_at_a_time
 
     # -- the rate (piecewise constant) ---------------------------------------------------------
 
@@ -124,9 +140,25 @@ class CallSource:
 
     def start(self) -> None:
         """Draw the first arrival and join the clock as a stream."""
-        self.next_time = self._next_arrival(self.clock.time())
+        self.next_time = self._arrival = self._next_arrival(self.clock.time())
         if self.next_time != INF and self.limit > 0:
             self.clock.add_stream(self)
+
+    # -- the clock's side (runtime/clock.py Stream) ------------------------------------------
+
+    def _one_at_a_time(self, before: float, budget: int) -> int:
+        """Named calls: their ends are timers on the clock, so one arrival at a time."""
+        due = self.next_time
+        self.step(due)
+        self.last_time = due
+        return 1
+
+    def held_routes(self) -> list[Route]:
+        """The route of every anonymous call it holds (CallTable.held counts them)."""
+        return [route for _, route in self.departures]
+
+    def holding(self) -> int:
+        return len(self.departures)
 
     @property
     def admitted(self) -> int:
@@ -146,10 +178,76 @@ class CallSource:
 
     # -- the per-arrival work ---------------------------------------------------------------------
 
+    def _simple(self) -> bool:
+        """M/M/N/N: one pair of parties, exponential holding, one rate, answered at once, on
+        the virtual clock (the wall clock paces each arrival, and measures it)."""
+        return (len(self.from_mix) == 1 and len(self.to_mix) == 1 and self.exponential and len(self.step_times) == 1
+                and self.connect is None and self.on_decided is None and self._fast_lane() is not None)
+
+    def _runs_anonymous(self) -> bool:
+        return self.calls is not None and self._simple()
+
     def _make_step(self) -> Callable[[float], None]:
-        simple = (len(self.from_mix) == 1 and len(self.to_mix) == 1 and self.exponential and len(self.step_times) == 1
-                  and self.connect is None and self.on_decided is None and self._fast_lane() is not None)
-        return self._lean_step() if simple else self._general_step()
+        return self._lean_step() if self._simple() else self._general_step()
+
+    def _anonymous(self) -> Callable[[float, int], int]:
+        """advance() for anonymous M/M/N/N calls: arrivals and the ends of the calls it holds,
+        in time order (an end at the instant of an arrival first, as on the clock), with
+        everything in locals: this runs twice per call."""
+        table, departures = self.calls, self.departures
+        table.holders.append(self)
+        vcm_release = table.vcm.release
+        push, pop = heapq.heappush, heapq.heappop
+        rand, a, b = self.rng.random, self.from_mix[0][0], self.to_mix[0][0]
+        mean_hold, mean_interval, limit = self.mean_hold, 1.0 / self.step_rates[0], self.limit
+        outcomes, stop_at, observe_until, tally = self.outcomes, self.stop_at, self.observe_until, self.tally
+        admit = None
+
+        def advance(before: float, budget: int) -> int:
+            nonlocal admit
+            if admit is None:
+                admit = table.route(a, b).admit
+            arrival, attempt, carried, handled, last = self._arrival, self.attempts, 0.0, 0, self.last_time
+            while handled < budget:
+                if departures and departures[0][0] <= arrival:
+                    end = departures[0][0]
+                    if end >= before:
+                        break
+                    pop(departures)[1].release(end)
+                    last = end
+                else:
+                    if arrival >= before:
+                        break
+                    last = arrival
+                    attempt += 1
+                    held = admit(arrival)
+                    if held is not None:
+                        if held.setup_vcm:
+                            vcm_release(arrival, held.setup_vcm)  # answered at once: set-up channels done
+                        hold = -_log(1.0 - rand()) * mean_hold
+                        end = arrival + hold
+                        carried += hold if end <= observe_until else observe_until - arrival
+                        push(departures, (end, held))
+                        if outcomes is not None:
+                            outcomes.append(0)
+                    else:
+                        self._refused(table.refusal)
+                    if not attempt & TALLY_MASK:
+                        tally.append((self.rejected - self.busy, attempt - self.busy))
+                    following = arrival - _log(1.0 - rand()) * mean_interval
+                    if following < stop_at and attempt < limit:
+                        arrival = following
+                    else:
+                        if attempt >= limit:
+                            self.exhausted_at = arrival
+                        arrival = INF
+                handled += 1
+            self._arrival, self.attempts, self.last_time = arrival, attempt, last
+            self.carried_s += carried
+            self.next_time = departures[0][0] if departures and departures[0][0] <= arrival else arrival
+            return handled
+
+        return advance
 
     def _fast_lane(self) -> tuple[list, Callable[[], int]] | None:
         try:
@@ -274,8 +372,9 @@ def party_picker(rng: random.Random, mix: Sequence[tuple[str, float]]) -> Callab
 
 
 def poisson_calls(clock: Clock, offer: Offer, hang_up: HangUp, a: str, b: str, *, rate_per_s: float,
-                  mean_hold_s: float, calls: int, seed: int | None = None, record: bool = False) -> CallSource:
+                  mean_hold_s: float, calls: int, seed: int | None = None, record: bool = False,
+                  table: CallTable | None = None) -> CallSource:
     """The M/M/N/N source: one pair of parties, exponential holding, a constant rate."""
     return CallSource(clock, offer, hang_up, from_mix=[(a, 1.0)], to_mix=[(b, 1.0)],
                       rate_steps=[(clock.time(), rate_per_s)], mean_hold_s=mean_hold_s, max_calls=calls,
-                      seed=seed, record=record)
+                      seed=seed, record=record, calls=table)

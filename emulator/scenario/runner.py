@@ -460,7 +460,8 @@ class ScenarioRunner:
 
     def _add_source(self, traffic: Traffic, unit_name: str, rng: random.Random, id_offset: int) -> None:
         mixes = traffic.mixes()
-        offer, hang_up, connect = self.network.call_functions(unit_name, [p for mix in mixes for p, _ in mix])
+        parties = [p for mix in mixes for p, _ in mix]
+        offer, hang_up, connect = self.network.call_functions(unit_name, parties)
         steps = [(self.start + offset, rate) for offset, rate in traffic.rate_steps()]
         holding = traffic.holding
         source = CallSource(
@@ -469,7 +470,7 @@ class ScenarioRunner:
             stop_at=self.start + (traffic.stop if traffic.stop is not None else self.scenario.duration),
             max_calls=traffic.max_calls, connect=connect if traffic.answer_after > 0 else None,
             answer_after_s=traffic.answer_after, rng=rng,
-            id_offset=id_offset, name=traffic.name,
+            id_offset=id_offset, name=traffic.name, calls=self.network.anonymous_calls(unit_name, parties),
             on_decided=self.clock.record_decided if isinstance(self.clock, WallClock) else None,
             observe_until=self.start + self.scenario.duration if self.serving else self.end)
         source.start()
@@ -632,7 +633,7 @@ class ScenarioRunner:
                 "pools": pools,
                 "extensions": extensions,
                 "calls": {"admitted": unit.stats.calls_admitted, "rejected": unit.stats.calls_rejected,
-                          "active_at_end": len(core.calls.active),
+                          "active_at_end": core.calls.active_count(),
                           "rejections": [{"reason": r, "detail": d, "count": n}
                                          for (r, d), n in sorted(unit.stats.call_rejections.items())]},
                 "decisions": [{"kind": k, "outcome": o, "reason": r or None, "count": n}

@@ -33,6 +33,6 @@ def unit_licenses(unit: ControlUnit) -> dict:
              "detail": lic.detail, "expires_at": utc_text(lic.expires_at) if lic.expires_at else None}
             for lic in core.engine.licenses()]
     stats = unit.stats
-    return {"unit": unit.name, "time": unit.clock.time(), "calls_up": len(core.calls.active),
+    return {"unit": unit.name, "time": unit.clock.time(), "calls_up": core.calls.active_count(),
             "calls_admitted": stats.calls_admitted, "calls_rejected": stats.calls_rejected,
             "pools": pools, "keys": keys}
