@@ -65,7 +65,8 @@ def sources(network: Network, clock: VirtualClock, attempts_per_unit: int) -> li
         offer, hang_up, _ = network.call_functions(name, ["sip1", "500"])
         source = CallSource(clock, offer, hang_up, from_mix=[("sip1", 1.0)], to_mix=[("500", 1.0)],
                             rate_steps=[(T0, ERLANGS / HOLD_S)], mean_hold_s=HOLD_S, max_calls=attempts_per_unit,
-                            rng=random.Random(i), id_offset=(i + 1) * 10**9)
+                            rng=random.Random(i), id_offset=(i + 1) * 10**9,
+                            calls=network.anonymous_calls(name, ["sip1", "500"]))
         source.start()
         out.append(source)
     return out

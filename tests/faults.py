@@ -30,8 +30,8 @@ def ignore_limits(monkeypatch) -> None:
     """Admissions take every pool, whatever its limit."""
     real_take = PoolCode.take
 
-    def take_ignoring_limits(self, refusal):
-        return [line for line in real_take(self, refusal) if not line.startswith("if ")]
+    def take_ignoring_limits(self, refusal, *args, **kwargs):
+        return [line for line in real_take(self, refusal, *args, **kwargs) if not line.startswith("if ")]
 
     monkeypatch.setattr(PoolCode, "take", take_ignoring_limits)
     _compile_afresh(monkeypatch)
@@ -41,9 +41,9 @@ def forget_trunk_channels(monkeypatch) -> None:
     """Hanging up gives back every pool but the line's channel (trunk:<name>)."""
     real_give = PoolCode.give
 
-    def give_but_the_trunk(self):
+    def give_but_the_trunk(self, *args, **kwargs):
         trunks = {name for name, pool in zip(self.names, self.distinct, strict=True) if pool.pool_id.startswith("trunk:")}
-        return [line for line in real_give(self) if not trunks & set(re.findall(r"\bg?(\w+)\b", line))]
+        return [line for line in real_give(self, *args, **kwargs) if not trunks & set(re.findall(r"\bg?(\w+)\b", line))]
 
     monkeypatch.setattr(PoolCode, "give", give_but_the_trunk)
     _compile_afresh(monkeypatch)

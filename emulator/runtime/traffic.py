@@ -208,39 +208,47 @@ class CallSource:
             if admit is None:
                 admit = table.route(a, b).admit
             arrival, attempt, carried, handled, last = self._arrival, self.attempts, 0.0, 0, self.last_time
-            while handled < budget:
-                if departures and departures[0][0] <= arrival:
-                    end = departures[0][0]
-                    if end >= before:
+            # `while True` with breaks: CPython 3.11 warms a loop up (to specialise it) only on an
+            # unconditional backward jump, and this one may run a whole simulation in one call.
+            while True:
+                if arrival >= before or handled >= budget:
+                    break
+                while True:  # the calls that end before this arrival, or at its instant, first
+                    if not departures or departures[0][0] > arrival:
                         break
-                    pop(departures)[1].release(end)
-                    last = end
+                    end, held = pop(departures)
+                    held.release(end)
+                    handled += 1
+                last = arrival
+                attempt += 1
+                held = admit(arrival)
+                if held is not None:
+                    if held.setup_vcm:
+                        vcm_release(arrival, held.setup_vcm)  # answered at once: set-up channels done
+                    hold = -_log(1.0 - rand()) * mean_hold
+                    end = arrival + hold
+                    carried += hold if end <= observe_until else observe_until - arrival
+                    push(departures, (end, held))
+                    if outcomes is not None:
+                        outcomes.append(0)
                 else:
-                    if arrival >= before:
-                        break
-                    last = arrival
-                    attempt += 1
-                    held = admit(arrival)
-                    if held is not None:
-                        if held.setup_vcm:
-                            vcm_release(arrival, held.setup_vcm)  # answered at once: set-up channels done
-                        hold = -_log(1.0 - rand()) * mean_hold
-                        end = arrival + hold
-                        carried += hold if end <= observe_until else observe_until - arrival
-                        push(departures, (end, held))
-                        if outcomes is not None:
-                            outcomes.append(0)
-                    else:
-                        self._refused(table.refusal)
-                    if not attempt & TALLY_MASK:
-                        tally.append((self.rejected - self.busy, attempt - self.busy))
-                    following = arrival - _log(1.0 - rand()) * mean_interval
-                    if following < stop_at and attempt < limit:
-                        arrival = following
-                    else:
-                        if attempt >= limit:
-                            self.exhausted_at = arrival
-                        arrival = INF
+                    self._refused(table.refusal)
+                if not attempt & TALLY_MASK:
+                    tally.append((self.rejected - self.busy, attempt - self.busy))
+                following = arrival - _log(1.0 - rand()) * mean_interval
+                if following < stop_at and attempt < limit:
+                    arrival = following
+                else:
+                    if attempt >= limit:
+                        self.exhausted_at = arrival
+                    arrival = INF
+                handled += 1
+            while True:  # no arrival before `before`: the calls that end before it
+                if not departures or handled >= budget or departures[0][0] >= before:
+                    break
+                end, held = pop(departures)
+                held.release(end)
+                last = end
                 handled += 1
             self._arrival, self.attempts, self.last_time = arrival, attempt, last
             self.carried_s += carried
