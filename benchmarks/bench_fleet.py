@@ -93,10 +93,14 @@ def memory(units: int) -> tuple[float, float]:
         before = tracemalloc.get_traced_memory()[0]
         network, clock, _ = await build(units)
         idle = (tracemalloc.get_traced_memory()[0] - before) / units
-        for name in network.units:  # warm the routes, then measure calls held open
+        for name in network.units:  # warm the routes to every member, then measure calls held open
             offer, hang_up, _ = network.call_functions(name, ["sip1", "500"])
-            offer("warm", "sip1", "500", T0)
-            hang_up("warm", T0)
+            for round_ in range(2):  # rotary hunting: members 1-3, then 4-6 (4 licenses)
+                warm = [("warm", round_, m) for m in range(3)]
+                for call_id in warm:
+                    assert offer(call_id, "sip1", "500", T0)[0]
+                for call_id in warm:
+                    hang_up(call_id, T0)
         gc.collect()
         mid = tracemalloc.get_traced_memory()[0]
         calls = 0

@@ -181,11 +181,12 @@ class PoolCode:
         self.distinct: list[CountedPool] = []
         self._taken: list[tuple[int, int]] = []  # (distinct index, instances taken so far), per listed pool
         totals: dict[int, int] = {}
+        index_of: dict[int, int] = {}  # id(pool) -> its index in distinct
         for pool in pools:
-            index = next((i for i, seen in enumerate(self.distinct) if seen is pool), None)
+            index = index_of.get(id(pool))
             if index is None:
+                index = index_of[id(pool)] = len(self.distinct)
                 self.distinct.append(pool)
-                index = len(self.distinct) - 1
             totals[index] = totals.get(index, 0) + 1
             self._taken.append((index, totals[index]))
         self.names = [f"{prefix}{i}" for i in range(len(self.distinct))]
