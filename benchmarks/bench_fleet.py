@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
-import random
 import sys
 import time
 import tracemalloc
@@ -65,7 +64,7 @@ def sources(network: Network, clock: VirtualClock, attempts_per_unit: int) -> li
         offer, hang_up, _ = network.call_functions(name, ["sip1", "500"])
         source = CallSource(clock, offer, hang_up, from_mix=[("sip1", 1.0)], to_mix=[("500", 1.0)],
                             rate_steps=[(T0, ERLANGS / HOLD_S)], mean_hold_s=HOLD_S, max_calls=attempts_per_unit,
-                            rng=random.Random(i), id_offset=(i + 1) * 10**9,
+                            seed=i, id_offset=(i + 1) * 10**9,
                             calls=network.anonymous_calls(name, ["sip1", "500"]))
         source.start()
         out.append(source)

@@ -4,13 +4,17 @@
     python benchmarks/bench_runtime.py --calls 100000  # a quicker run
 
 The emulator side is an IP500 (6.0) with 30 SIP Trunk Channel licenses, a 64-channel SIP
-trunk and a VCM 64 card, taking SIP calls to an analog extension: every call takes a trunk
-channel, a SIP license and a VCM channel for its whole length, and is counted by reason.
-Time is virtual. The reference is an idiomatic SimPy model of the same load: a process per
-call and a counter. Both run in this process from the same seed and the same draws, and
-must block exactly the same calls. Each emulator run is paired with the SimPy run right
-after it, and the ratio reported is the median of the pairs' ratios: a shared machine's
-speed drifts, and a pair sees the same conditions.
+trunk and a VCM 64 card, taking SIP calls to a rotary hunt group of analog extensions:
+every call hunts a member and takes a trunk channel, a SIP license, the member's call
+appearance and a VCM channel for its whole length, and is counted by reason. Time is
+virtual. The references run in the same process: an idiomatic SimPy model (a process per
+call and a counter) and the plain-CPython floor (a heap of departure times and a counter),
+both drawing from random.Random(seed) as ../shared/bench does. The emulator draws its
+numbers in blocks (emulator/runtime/draws.py), so its sample path is another one: it must
+block exactly the calls the floor's model blocks when fed the emulator's draws (checked,
+untimed), and SimPy and the floor must block the same calls. Each emulator run is paired
+with the reference runs right after it, and the ratios reported are the medians of the
+pairs' ratios: a shared machine's speed drifts, and a pair sees the same conditions.
 
 Targets (issue #3): emulator >= 2.5x the SimPy model; memory per active call <= 1 KB.
 A busy hour on a fully loaded IP500 (128 SIP channels) is timed as well.
@@ -39,6 +43,7 @@ from emulator.config import UnitConfig  # noqa: E402
 from emulator.licensing import KeyAuthority, LicenseFields  # noqa: E402
 from emulator.runtime import ControlUnit, VirtualClock  # noqa: E402
 from emulator.runtime.traffic import poisson_calls  # noqa: E402
+from emulator.scenario.sizing import erlang_b  # noqa: E402
 from firmware_models import feature_codes  # noqa: E402
 
 T0 = 1_800_000_000.0
@@ -135,6 +140,26 @@ def floor_run(channels: int, erlangs: float, hold: float, calls: int, seed: int)
     return blocked, time.perf_counter() - started
 
 
+def same_draws_run(channels: int, erlangs: float, hold: float, calls: int, seed: int) -> int:
+    """The floor's model fed the emulator's random numbers (the seed's exponentials, in the same
+    order): the calls it blocks are exactly those the emulator must block. Untimed: a check."""
+    from emulator.runtime.draws import Draws
+
+    exponential = Draws(seed).exponential
+    interval = 1.0 / (erlangs / hold)
+    heap: list[float] = []
+    blocked, t = 0, T0
+    for _ in range(calls):
+        t += exponential() * interval
+        while heap and heap[0] <= t:
+            heapq.heappop(heap)
+        if len(heap) < channels:
+            heapq.heappush(heap, t + exponential() * hold)
+        else:
+            blocked += 1
+    return blocked
+
+
 def memory_per_active_call(active: int = 128) -> float:
     """Bytes allocated per call held open (record, call-table entry, hang-up timer), measured
     with the IP500's maximum of 128 SIP calls up at once."""
@@ -202,12 +227,14 @@ def main(argv: list[str] | None = None) -> int:
     simpy_run(args.channels, args.erlangs, args.hold, warm_up, args.seed)
     floor_run(args.channels, args.erlangs, args.hold, warm_up, args.seed)
     emu_walls, simpy_walls, floor_walls, ratios, floor_ratios = [], [], [], [], []
+    expected = same_draws_run(args.channels, args.erlangs, args.hold, args.calls, args.seed)
     for _ in range(args.repeat):
         emu_blocked, emu_wall = emulator_run(config, args.erlangs, args.hold, args.calls, args.seed)
         ref_blocked, ref_wall = simpy_run(args.channels, args.erlangs, args.hold, args.calls, args.seed)
         floor_blocked, floor_wall = floor_run(args.channels, args.erlangs, args.hold, args.calls, args.seed)
-        if not emu_blocked == ref_blocked == floor_blocked:
-            print(f"FAIL: blocked: emulator {emu_blocked}, SimPy {ref_blocked}, floor {floor_blocked}", file=sys.stderr)
+        if emu_blocked != expected or ref_blocked != floor_blocked:
+            print(f"FAIL: blocked: emulator {emu_blocked} (its draws in the reference model: {expected}), "
+                  f"SimPy {ref_blocked}, floor {floor_blocked}", file=sys.stderr)
             return 1
         emu_walls.append(emu_wall)
         simpy_walls.append(ref_wall)
@@ -223,6 +250,7 @@ def main(argv: list[str] | None = None) -> int:
     hour_wall, hour_attempts, hour_blocked = busy_hour()
     results = {
         "calls": args.calls, "channels": args.channels, "erlangs": args.erlangs, "blocked": emu_blocked,
+        "reference_blocked": floor_blocked, "erlang_b": erlang_b(args.channels, args.erlangs),
         "blocking": emu_blocked / args.calls,
         "emulator_calls_per_s": emu_rate, "simpy_calls_per_s": simpy_rate, "ratio": ratio,
         "pair_ratios": [round(r, 3) for r in ratios],
@@ -239,8 +267,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps({**results, "targets": checks}, indent=2))
     else:
-        print(f"M/M/{args.channels}/{args.channels} at {args.erlangs} E, {args.calls:,} attempts, seed {args.seed}: "
-              f"{emu_blocked:,} blocked ({results['blocking']:.4%}) in both models")
+        print(f"M/M/{args.channels}/{args.channels} at {args.erlangs} E, {args.calls:,} attempts, seed {args.seed}; "
+              f"Erlang B {erlang_b(args.channels, args.erlangs):.4%}")
+        print(f"blocked: emulator {emu_blocked:,} ({results['blocking']:.4%}), as the reference model given its "
+              f"draws; SimPy and the floor {floor_blocked:,} ({floor_blocked / args.calls:.4%}) from random.Random")
         print(f"emulator (full enforcement)  {emu_rate:>10,.0f} calls/s")
         print(f"SimPy (process per call)     {simpy_rate:>10,.0f} calls/s")
         print(f"plain floor (departure heap) {floor_rate:>10,.0f} calls/s")

@@ -19,6 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from math import log
 
+from emulator.runtime.draws import Draws
 from emulator.runtime.traffic import holding_sampler, party_picker
 from emulator.scenario.loader import LoadedScenario
 
@@ -75,10 +76,10 @@ def routes_of(loaded: LoadedScenario, units: Sequence[str] = (), *, seed: int) -
         for unit in loaded.units_named(name):
             if wanted is not None and unit not in wanted:
                 continue
-            rng = random.Random(f"{seed}/{traffic.name}/{unit}")
+            draws = Draws(seed=f"{seed}/{traffic.name}/{unit}")
             holding = traffic.holding
-            routes.append(Route(unit, traffic.name, first, party_picker(rng, from_mix), party_picker(rng, to_mix),
-                                holding_sampler(rng, holding.distribution, holding.mean, holding.stdev)))
+            routes.append(Route(unit, traffic.name, first, party_picker(draws, from_mix), party_picker(draws, to_mix),
+                                holding_sampler(draws, holding.distribution, holding.mean, holding.stdev)))
     if not routes:
         where = f" on {', '.join(units)}" if units else ""
         raise ScheduleError(f"{loaded.path.name}: no traffic{where} to send: external mode draws its calls from the "

@@ -235,7 +235,8 @@ class PoolCode:
         lines = []
         for index, total in self.totals().items():
             name = self.names[index]
-            lines.append(f"if u{name} + {total} > {name}.peak: {name}.peak = u{name} + {total}")
+            above = f"u{name}" if total == 1 else f"u{name} + {total - 1}"  # (u + total > peak)
+            lines.append(f"if {above} >= {name}.peak: {name}.peak = u{name} + {total}")
         return lines
 
     def give(self, owner: str = "") -> list[str]:

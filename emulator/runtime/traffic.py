@@ -1,11 +1,13 @@
 """Call sources: Poisson arrivals running on the clock as a stream (no task or timer per arrival).
 
 A CallSource offers calls between parties drawn from weighted mixes, at a rate that may
-change in steps (ramps), with fixed, exponential or lognormal holding times. All draws come
-from one random.Random, in the reference models' order: the inter-arrival time; then the
-parties, when a mix offers a choice; then the holding time, only if the call is admitted.
-With single parties, exponential holding and a constant rate, the sample path is exactly
-that of the reference SimPy and heapq models of M/M/N/N (a test checks it).
+change in steps (ramps), with fixed, exponential or lognormal holding times. Its random
+numbers come from `seed=` (runtime/draws.py): standard exponentials, in order, for the
+inter-arrival times and for exponential holding times (drawn only when a call is
+admitted); uniforms for the parties, when a mix offers a choice; normals for lognormal
+holding times. With single parties, exponential holding and a constant rate, the sample
+path is exactly that of the reference models of M/M/N/N fed the same exponentials (a test
+checks it).
 """
 
 from __future__ import annotations
@@ -14,16 +16,15 @@ import bisect
 import heapq
 import itertools
 import math
-import random
 from collections import Counter
 from collections.abc import Callable, Sequence
-from math import log as _log
 from typing import TYPE_CHECKING
 
 from emulator.reasons import Reason
 from emulator.rules import Decision
 from emulator.rules.decision import ADMITTED
 from emulator.runtime.clock import INF, Clock
+from emulator.runtime.draws import Draws
 
 if TYPE_CHECKING:
     from emulator.rules.calls import CallTable, Route
@@ -36,18 +37,19 @@ Offer = Callable[..., Decision]
 HangUp = Callable[[object, float], object]
 
 
-def holding_sampler(rng: random.Random, distribution: str, mean: float, stdev: float | None = None) -> Callable[[], float]:
+def holding_sampler(draws: Draws, distribution: str, mean: float, stdev: float | None = None) -> Callable[[], float]:
     if distribution == "fixed":
         return lambda: mean
     if distribution == "exponential":
-        rand = rng.random
-        return lambda: -_log(1.0 - rand()) * mean
+        exponential = draws.exponential
+        return lambda: exponential() * mean
     if distribution == "lognormal":
         if not stdev:
             raise ValueError("a lognormal holding time needs a standard deviation")
         sigma = math.sqrt(math.log(1.0 + (stdev / mean) ** 2))
         mu = math.log(mean) - sigma * sigma / 2.0
-        return lambda: rng.lognormvariate(mu, sigma)
+        normal = draws.normal
+        return lambda: math.exp(mu + sigma * normal())
     raise ValueError(f"unknown holding time distribution {distribution!r}")
 
 
@@ -60,7 +62,7 @@ class CallSource:
                  holding: str = "exponential", hold_stdev_s: float | None = None,
                  stop_at: float = INF, max_calls: int | None = None,
                  connect: Callable[[object, float], object] | None = None, answer_after_s: float = 0.0,
-                 seed: int | None = None, rng: random.Random | None = None, id_offset: int = 0,
+                 seed: int | str | None = None, id_offset: int = 0,
                  record: bool = False, name: str = "traffic", observe_until: float = INF,
                  on_decided: Callable[[float], None] | None = None, calls: CallTable | None = None) -> None:
         """rate_steps: [(absolute time, calls per second)], in time order.
@@ -83,9 +85,9 @@ class CallSource:
         self.clock = clock
         self.offer, self.hang_up, self.connect = offer, hang_up, connect
         self.answer_after = answer_after_s
-        self.rng = rng or random.Random(seed)
+        self.draws = Draws(seed)
         self.mean_hold = mean_hold_s
-        self.hold = holding_sampler(self.rng, holding, mean_hold_s, hold_stdev_s)
+        self.hold = holding_sampler(self.draws, holding, mean_hold_s, hold_stdev_s)
         self.exponential = holding == "exponential"
         self.from_mix, self.to_mix = list(from_mix), list(to_mix)
         self.step_times = [t for t, _ in rate_steps]
@@ -127,11 +129,11 @@ class CallSource:
     def _next_arrival(self, t: float) -> float:
         """The first arrival after t: exponential gaps at the current rate, redrawn at each rate
         change (memorylessness makes that exact)."""
-        rand = self.rng.random
+        exponential = self.draws.exponential
         while True:
             rate, change = self._rate_at(t)
             if rate > 0:
-                candidate = t - _log(1.0 - rand()) * (1.0 / rate)
+                candidate = t + exponential() * (1.0 / rate)
                 if candidate < change:
                     return candidate if candidate < self.stop_at else INF
             if change == INF or change >= self.stop_at:
@@ -198,7 +200,7 @@ class CallSource:
         table.holders.append(self)
         vcm_release = table.vcm.release
         push, pop = heapq.heappush, heapq.heappop
-        rand, a, b = self.rng.random, self.from_mix[0][0], self.to_mix[0][0]
+        exponential, a, b = self.draws.exponential, self.from_mix[0][0], self.to_mix[0][0]
         mean_hold, mean_interval, limit = self.mean_hold, 1.0 / self.step_rates[0], self.limit
         outcomes, stop_at, observe_until, tally = self.outcomes, self.stop_at, self.observe_until, self.tally
         admit = None
@@ -225,7 +227,7 @@ class CallSource:
                 if held is not None:
                     if held.setup_vcm:
                         vcm_release(arrival, held.setup_vcm)  # answered at once: set-up channels done
-                    hold = -_log(1.0 - rand()) * mean_hold
+                    hold = exponential() * mean_hold
                     end = arrival + hold
                     carried += hold if end <= observe_until else observe_until - arrival
                     push(departures, (end, held))
@@ -235,7 +237,7 @@ class CallSource:
                     self._refused(table.refusal)
                 if not attempt & TALLY_MASK:
                     tally.append((self.rejected - self.busy, attempt - self.busy))
-                following = arrival - _log(1.0 - rand()) * mean_interval
+                following = arrival + exponential() * mean_interval
                 if following < stop_at and attempt < limit:
                     arrival = following
                 else:
@@ -268,7 +270,7 @@ class CallSource:
         offer, hang_up, id_offset = self.offer, self.hang_up, self.id_offset
         heap, next_seq = self.clock.fast_lane()
         push = heapq.heappush
-        rand, a, b = self.rng.random, self.from_mix[0][0], self.to_mix[0][0]
+        exponential, a, b = self.draws.exponential, self.from_mix[0][0], self.to_mix[0][0]
         mean_hold, mean_interval, limit = self.mean_hold, 1.0 / self.step_rates[0], self.limit
         outcomes, stop_at, observe_until = self.outcomes, self.stop_at, self.observe_until
 
@@ -277,7 +279,7 @@ class CallSource:
             self.attempts = attempt + 1
             decision = offer(id_offset + attempt, a, b, now)
             if decision is ADMITTED or decision[0]:  # identity first: Decision is a tuple subclass
-                hold = -_log(1.0 - rand()) * mean_hold
+                hold = exponential() * mean_hold
                 end = now + hold
                 self.carried_s += hold if end <= observe_until else observe_until - now
                 push(heap, [end, next_seq(), hang_up, id_offset + attempt])
@@ -287,7 +289,7 @@ class CallSource:
                 self._refused(decision)
             if not (attempt + 1) & TALLY_MASK:
                 self.tally.append((self.rejected - self.busy, attempt + 1 - self.busy))
-            following = now - _log(1.0 - rand()) * mean_interval
+            following = now + exponential() * mean_interval
             if following < stop_at and attempt + 1 < limit:
                 self.next_time = following
             else:
@@ -299,7 +301,7 @@ class CallSource:
 
     def _general_step(self) -> Callable[[float], None]:
         offer, hang_up, connect, id_offset, schedule = self.offer, self.hang_up, self.connect, self.id_offset, self.clock.schedule
-        pick_from, pick_to = party_picker(self.rng, self.from_mix), party_picker(self.rng, self.to_mix)
+        pick_from, pick_to = party_picker(self.draws, self.from_mix), party_picker(self.draws, self.to_mix)
         hold, answer_after, limit, outcomes = self.hold, self.answer_after, self.limit, self.outcomes
         observe_until = self.observe_until
         decided = self.on_decided
@@ -368,19 +370,19 @@ class CallSource:
         return max(rates, default=0.0) * self.mean_hold
 
 
-def party_picker(rng: random.Random, mix: Sequence[tuple[str, float]]) -> Callable[[], str]:
+def party_picker(draws: Draws, mix: Sequence[tuple[str, float]]) -> Callable[[], str]:
     if len(mix) == 1:
         only = mix[0][0]
         return lambda: only
     parties = [p for p, _ in mix]
     cumulative = list(itertools.accumulate(w for _, w in mix))
     total = cumulative[-1]
-    rand = rng.random
-    return lambda: parties[bisect.bisect_right(cumulative, rand() * total)]
+    uniform = draws.uniform
+    return lambda: parties[bisect.bisect_right(cumulative, uniform() * total)]
 
 
 def poisson_calls(clock: Clock, offer: Offer, hang_up: HangUp, a: str, b: str, *, rate_per_s: float,
-                  mean_hold_s: float, calls: int, seed: int | None = None, record: bool = False,
+                  mean_hold_s: float, calls: int, seed: int | str | None = None, record: bool = False,
                   table: CallTable | None = None) -> CallSource:
     """The M/M/N/N source: one pair of parties, exponential holding, a constant rate."""
     return CallSource(clock, offer, hang_up, from_mix=[(a, 1.0)], to_mix=[(b, 1.0)],

@@ -8,7 +8,6 @@ import itertools
 import math
 import os
 import pickle
-import random
 import signal
 import subprocess
 import sys
@@ -456,9 +455,9 @@ class ScenarioRunner:
             # ids a copy in a fleet of 200), so a call id names one call in the whole run (events,
             # SMDR and MQTT key by it)
             id_offset = (index + 1) * 10**12 + (ordinal - 1) * (10**12 // size)
-            self._add_source(traffic, unit_name, random.Random(rng_key), id_offset)
+            self._add_source(traffic, unit_name, rng_key, id_offset)
 
-    def _add_source(self, traffic: Traffic, unit_name: str, rng: random.Random, id_offset: int) -> None:
+    def _add_source(self, traffic: Traffic, unit_name: str, seed: str, id_offset: int) -> None:
         mixes = traffic.mixes()
         parties = [p for mix in mixes for p, _ in mix]
         offer, hang_up, connect = self.network.call_functions(unit_name, parties)
@@ -469,7 +468,7 @@ class ScenarioRunner:
             mean_hold_s=holding.mean, holding=holding.distribution, hold_stdev_s=holding.stdev,
             stop_at=self.start + (traffic.stop if traffic.stop is not None else self.scenario.duration),
             max_calls=traffic.max_calls, connect=connect if traffic.answer_after > 0 else None,
-            answer_after_s=traffic.answer_after, rng=rng,
+            answer_after_s=traffic.answer_after, seed=seed,
             id_offset=id_offset, name=traffic.name, calls=self.network.anonymous_calls(unit_name, parties),
             on_decided=self.clock.record_decided if isinstance(self.clock, WallClock) else None,
             observe_until=self.start + self.scenario.duration if self.serving else self.end)

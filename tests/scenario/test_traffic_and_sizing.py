@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import math
-import random
 
 import pytest
 
 from emulator.config import UnitConfig
 from emulator.runtime import ControlUnit, VirtualClock
+from emulator.runtime.draws import Draws
 from emulator.runtime.traffic import CallSource, holding_sampler, poisson_calls
 from emulator.scenario.sizing import batch_means_interval, channels_for, erlang_b, size, student_t_quantile
 from tests.conftest import T0
@@ -35,7 +35,7 @@ def test_t_quantile():
     assert student_t_quantile(0.975, 10) == pytest.approx(2.228, abs=2e-3)
 
 
-def run_mmnn(channels: int, erlangs: float, calls: int, seed: int):
+def run_mmnn(channels: int, erlangs: float, calls: int, seed: int, anonymous: bool = False):
     async def go():
         code_keys = keys(("sip_trunk_channels", channels))
         config = UnitConfig(licenses=code_keys, vcm_modules=[{"type": "vcm64"}],
@@ -48,7 +48,7 @@ def run_mmnn(channels: int, erlangs: float, calls: int, seed: int):
         await unit.start()
         offer, hang_up, _ = unit.call_functions()
         source = poisson_calls(clock, offer, hang_up, "sip1", "500", rate_per_s=erlangs / 180.0, mean_hold_s=180.0,
-                               calls=calls, seed=seed, record=True)
+                               calls=calls, seed=seed, record=True, table=unit.anonymous_calls() if anonymous else None)
         source.start()
         await clock.run()
         return source
@@ -62,16 +62,19 @@ def test_poisson_blocking_agrees_with_erlang_b_within_a_99_percent_batch_means_i
     assert high - low < 0.004  # an interval narrow enough to mean something
 
 
-def test_the_sample_path_is_the_reference_models():
-    """The reference draws: inter-arrival, then holding time if admitted, from one Random(seed)."""
-    source = run_mmnn(30, 20.3, 50_000, seed=1)
-    rand, log = random.Random(1).random, math.log
-    ia, busy_until, blocked, t = 180.0 / 20.3, [], [], 0.0
+@pytest.mark.parametrize("anonymous", [False, True], ids=["named calls", "anonymous calls"])
+def test_the_sample_path_is_the_reference_models(anonymous):
+    """The reference draws: inter-arrival, then holding time if admitted, from the seed's
+    exponentials; the source blocks exactly the calls the reference model does, whether its
+    calls are named (events) or anonymous."""
+    source = run_mmnn(30, 20.3, 50_000, seed=1, anonymous=anonymous)
+    exponential = Draws(1).exponential
+    ia, busy_until, blocked, t = 180.0 / 20.3, [], [], T0
     for i in range(50_000):
-        t += -log(1.0 - rand()) * ia
+        t += exponential() * ia
         busy_until = [end for end in busy_until if end > t]
         if len(busy_until) < 30:
-            busy_until.append(t - log(1.0 - rand()) * 180.0)
+            busy_until.append(t + exponential() * 180.0)
         else:
             blocked.append(i)
     assert [i for i, b in enumerate(source.outcomes) if b] == blocked
@@ -103,7 +106,7 @@ def test_ramps_change_the_rate_in_steps():
 
 @pytest.mark.parametrize(("distribution", "stdev"), [("fixed", None), ("exponential", None), ("lognormal", 60.0)])
 def test_holding_time_distributions_have_their_mean(distribution, stdev):
-    draw = holding_sampler(random.Random(5), distribution, 180.0, stdev)
+    draw = holding_sampler(Draws(5), distribution, 180.0, stdev)
     samples = [draw() for _ in range(40_000)]
     assert sum(samples) / len(samples) == pytest.approx(180.0, rel=0.02)
     if distribution == "lognormal":
