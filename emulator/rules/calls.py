@@ -127,8 +127,6 @@ class CallTable:
         self.rejections: Counter[tuple[str, str]] = Counter()  # (reason, detail) -> count
         self.refusal: Decision | None = None
         """The last refusal (what a route's admit answered None for)."""
-        self.hunted: str | None = None
-        """The member the last call admitted to a hunt group reached (its event names it)."""
         self.conferences: dict[object, dict[str, tuple[CountedPool, ...]]] = {}
         self.holders: list = []
         """Traffic sources holding anonymous calls (their own departures): each has
@@ -386,7 +384,7 @@ class GroupRoute:
     """Calls from one party to a hunt group: admit() hunts the first member free to take a
     call (registered, licensed, with a free call appearance, not the caller), from the top
     (sequential) or after the member who took the last call (rotary), then admits the call on
-    the route to that member and names the member in the table's `hunted`."""
+    the route to that member (the route a call holds names the member: reached())."""
 
     __slots__ = ("admit",)
 
@@ -418,7 +416,6 @@ class GroupRoute:
             route = to_member[i]
             if route is None:
                 route = to_member[i] = route_for(name, member.name)
-            table.hunted = member.name
             return route.admit(now, emergency, commit)
 
         self.admit = admit

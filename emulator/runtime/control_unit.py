@@ -177,7 +177,7 @@ class ControlUnit:
             if decision is ADMITTED:
                 if b in self._groups:  # b: the member who took it, and the group
                     rows.append((now, self.name, "call.admitted",
-                                 (call_id, a, self.core.calls.hunted, None, "", answered, b)))
+                                 (call_id, a, self.core.calls.reached(call_id), None, "", answered, b)))
                 else:
                     rows.append((now, self.name, "call.admitted", (call_id, a, b, None, "", answered)))
             else:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import contextlib
 import itertools
 import math
@@ -365,6 +366,11 @@ class ScenarioRunner:
         signals = (signal.SIGINT, signal.SIGTERM) if self.options.handle_signals else ()
         for signum in signals:
             loop.add_signal_handler(signum, interrupt, signum)
+        # What was built for the run (units, pools, sources) lives as long as it does: out of
+        # the garbage collector's reach, a fleet's run does not pay for the collector walking
+        # it again and again (a fifth of a run of 1,000 units). Calls made during the run are
+        # collected as usual.
+        gc.freeze()
         try:
             await task
         except asyncio.CancelledError:
@@ -373,6 +379,7 @@ class ScenarioRunner:
             if self.interrupted is None:
                 raise
         finally:
+            gc.unfreeze()
             self.sink.on_failure = None
             for signum in signals:
                 loop.remove_signal_handler(signum)
