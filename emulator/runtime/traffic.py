@@ -209,7 +209,8 @@ class CallSource:
             nonlocal admit
             if admit is None:
                 admit = table.route(a, b).admit
-            arrival, attempt, carried, handled, last = self._arrival, self.attempts, 0.0, 0, self.last_time
+            # (carried sums up in the order the named path adds: the same figure to the last bit)
+            arrival, attempt, carried, handled, last = self._arrival, self.attempts, self.carried_s, 0, self.last_time
             # `while True` with breaks: CPython 3.11 warms a loop up (to specialise it) only on an
             # unconditional backward jump, and this one may run a whole simulation in one call.
             while True:
@@ -253,7 +254,7 @@ class CallSource:
                 last = end
                 handled += 1
             self._arrival, self.attempts, self.last_time = arrival, attempt, last
-            self.carried_s += carried
+            self.carried_s = carried
             self.next_time = departures[0][0] if departures and departures[0][0] <= arrival else arrival
             return handled
 
