@@ -55,6 +55,7 @@ async def build(units: int) -> tuple[Network, VirtualClock, float]:
     clock = VirtualClock(T0)
     network = Network(configs, clock)
     await network.start()
+    gc.freeze()  # as the scenario runner does once the units are built (emulator/scenario/runner.py open)
     return network, clock, (time.perf_counter() - started) / units
 
 

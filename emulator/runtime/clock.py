@@ -39,6 +39,11 @@ class Stream(Protocol):
     last_time: float
     """When the last event it handled was due."""
 
+    domain: object | None
+    """What its events read and change (a unit's call table), or None when that could be
+    anything. Streams of different domains never see each other's events, so on the virtual
+    clock each may run on to the next timer rather than to the next event of any stream."""
+
     def advance(self, before: float, budget: int) -> int:
         """Handle the event due at next_time, then any more due strictly before `before`, at
         most `budget` in all, in time order; move next_time on and return how many it handled.
@@ -140,11 +145,33 @@ class VirtualClock(Clock):
         super().__init__(start)
         self.yield_every = yield_every
         self._streams: list[list] = []  # heap of [next_time, seq, stream]
+        self._in_domain: dict[int, int] = {}  # id(domain) -> its streams
+        self._shared = 0  # streams whose domain is None
+        self._crowded = 0  # domains with more than one stream
+        self.independent = True
+        """No two streams share a domain (and none could touch any): each runs on to the next
+        timer. A fleet of units with a traffic source each runs so, a unit at a time between
+        timers, as fast as one unit alone."""
 
     def add_stream(self, stream: Stream) -> None:
         """Merge a stream with the heap directly: its events never touch the timer heap."""
         if stream.next_time != INF:
             heapq.heappush(self._streams, [stream.next_time, next(self._seq), stream])
+            self._count(stream, 1)
+
+    def _count(self, stream: Stream, change: int) -> None:
+        """A stream joins (1) or leaves (-1): keep `independent` up to date."""
+        domain = getattr(stream, "domain", None)
+        if domain is None:
+            self._shared += change
+        else:
+            key = id(domain)
+            before = self._in_domain.get(key, 0)
+            after = self._in_domain[key] = before + change
+            if not after:
+                del self._in_domain[key]
+            self._crowded += (after > 1) - (before > 1)
+        self.independent = not self._shared and not self._crowded
 
     def next_time(self) -> float | None:
         heap_time = super().next_time()
@@ -197,9 +224,11 @@ class VirtualClock(Clock):
                         before = heap[0][0] if heap else INF
                         if before > before_limit:
                             before = before_limit
-                        self.now = due
+                        if due > self.now:  # (never backwards: independent streams may have run on)
+                            self.now = due
                         ran += advance(before, yield_at - ran if yield_at > ran else 1)
-                        self.now = stream.last_time
+                        if stream.last_time > self.now:
+                            self.now = stream.last_time
                     due = stream.next_time
                     if ran >= yield_at:
                         yield_at = ran + every
@@ -210,6 +239,7 @@ class VirtualClock(Clock):
                 if due == INF:
                     streams.remove(entry)
                     heapq.heapify(streams)
+                    self._count(stream, -1)
                     continue
                 if len(streams) == 1:
                     break  # stopped at the limit
@@ -224,7 +254,7 @@ class VirtualClock(Clock):
                 stream = entry[2]
                 before = head  # the next event not this stream's: a timer, or the next stream
                 count = len(streams)
-                if count > 1:
+                if count > 1 and not self.independent:
                     other = streams[1][0]
                     if count > 2 and streams[2][0] < other:
                         other = streams[2][0]
@@ -234,12 +264,15 @@ class VirtualClock(Clock):
                     before = before_limit
                 if before <= due:
                     before = nextafter(due, INF)  # a tie with another stream: this one's events at `due` first
-                self.now = due
+                if due > self.now:
+                    self.now = due
                 ran += stream.advance(before, yield_at - ran if yield_at > ran else 1)
-                self.now = stream.last_time
+                if stream.last_time > self.now:  # (independent streams run on: the latest any reached)
+                    self.now = stream.last_time
                 following = stream.next_time
                 if following == INF:
                     pop(streams)
+                    self._count(stream, -1)
                 else:  # the same entry, moved to its new place: no allocation per event
                     entry[0] = following
                     entry[1] = next(seq)

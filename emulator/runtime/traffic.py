@@ -115,7 +115,11 @@ class CallSource:
         """The ends of the anonymous calls it holds: (when, route), a heap."""
         self._arrival = INF
         self.step = self._make_step()
-        self.advance = self._anonymous() if self._runs_anonymous() else self._one_at_a_time
+        anonymous = self._runs_anonymous()
+        self.advance = self._anonymous() if anonymous else self._one_at_a_time
+        self.domain = calls if anonymous else None
+        """Anonymous calls touch only their unit (clock.py Stream.domain); named ones may cross
+        the network, and their ends are the clock's timers."""
 
     # -- the rate (piecewise constant) ---------------------------------------------------------
 

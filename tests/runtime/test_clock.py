@@ -205,3 +205,50 @@ async def test_asking_the_time_while_behind_does_not_move_callbacks_later():
     await asyncio.gather(clock.run(until=1000.0 + count), ask())
     assert stamps == [1000.0 + i for i in range(count)]
     assert len(asked) >= 2 and asked == sorted(asked) and asked[-1] < 1000.0 + count
+
+
+class CountingTicker(Ticker):
+    """A Ticker with a domain, counting the stretches the clock lets it run."""
+
+    def __init__(self, clock, period, count, log, domain):
+        super().__init__(clock, period, count, log)
+        self.domain, self.stretches = domain, 0
+
+    def advance(self, before, budget):
+        self.stretches += 1
+        return super().advance(before, budget)
+
+
+async def test_streams_of_different_domains_run_on_to_the_next_timer():
+    """Independent streams (a unit each) do not wait for each other's events, only for timers:
+    a timer still sees every event of every stream due before it, and none after."""
+    clock, log, seen = VirtualClock(T0), [], []
+    a, b = CountingTicker(clock, 1, 50, log, "unit a"), CountingTicker(clock, 1.5, 30, log, "unit b")
+    clock.add_stream(a)
+    clock.add_stream(b)
+    clock.call_later(20.25, lambda: seen.append(sorted(t for _, t in log)))
+    assert clock.independent
+    await clock.run()
+    assert a.stretches <= 3 and b.stretches <= 3
+    every = sorted([T0 + k for k in range(1, 51)] + [T0 + 1.5 * k for k in range(1, 31)])
+    assert seen == [[t for t in every if t < T0 + 20.25]]
+    assert sorted(t for _, t in log) == every and clock.now == T0 + 50
+
+
+async def test_streams_sharing_a_domain_see_each_others_events_in_order():
+    clock, log = VirtualClock(T0), []
+    a, b = CountingTicker(clock, 1, 50, log, "one unit"), CountingTicker(clock, 1.5, 30, log, "one unit")
+    clock.add_stream(a)
+    clock.add_stream(b)
+    assert not clock.independent
+    await clock.run()
+    assert [t for _, t in log] == sorted(t for _, t in log)  # one time order across both
+    assert a.stretches + b.stretches > 40
+
+
+async def test_a_stream_that_could_touch_anything_keeps_every_stream_in_order():
+    clock, log = VirtualClock(T0), []
+    clock.add_stream(CountingTicker(clock, 1, 20, log, "unit a"))
+    clock.add_stream(CountingTicker(clock, 1.5, 20, log, None))
+    await clock.run()
+    assert [t for _, t in log] == sorted(t for _, t in log)
