@@ -54,7 +54,9 @@ def holding_sampler(draws: Draws, distribution: str, mean: float, stdev: float |
 
 
 class CallSource:
-    """A stream of call attempts; `step()` handles the one due at `next_time`."""
+    """A stream of call attempts (runtime/clock.py Stream): `advance()` handles those due,
+    and, for anonymous calls, the ends of the calls it holds; `step()` offers the one named
+    call due at `next_time`."""
 
     def __init__(self, clock: Clock, offer: Offer, hang_up: HangUp, *,
                  from_mix: Sequence[tuple[str, float]], to_mix: Sequence[tuple[str, float]],
