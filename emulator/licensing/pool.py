@@ -258,10 +258,12 @@ class PoolCode:
         return lines
 
 
-def compile_factory(source: str, name: str, filename: str) -> Callable[..., Any]:
-    """Compile generated source (a `def name(...)` building closures) and return that function."""
+def compile_factory(source: str, name: str, filename: str, names: dict[str, Any] | None = None) -> Callable[..., Any]:
+    """Compile generated source (a `def name(...)` building closures) and return that function;
+    `names` are globals the source uses besides the helpers here."""
     namespace: dict[str, Any] = {}
-    exec(compile(source, filename, "exec"), {"_underflow": _underflow, "_refused": _refused}, namespace)  # noqa: S102
+    exec(compile(source, filename, "exec"), {"_underflow": _underflow, "_refused": _refused, **(names or {})},  # noqa: S102
+         namespace)
     return namespace[name]
 
 
@@ -276,8 +278,7 @@ def _underflow(pool: CountedPool, count: int) -> None:
 
 def _refused(pool: CountedPool) -> CountedPool:
     """Count a refusal in the pool that refused, and return it."""
-    reason = pool._refusal
-    pool.refusals[reason] = pool.refusals.get(reason, 0) + 1
+    pool.count_refusal()
     return pool
 
 

@@ -103,8 +103,8 @@ def _compile_route(route: Route, table: CallTable, refuse: Callable, refuse_pool
                   f"        return route\n"
                   f"    def release(now):\n{indent(give.give(owner='route'), 2)}"
                   f"    return admit, release\n")
-        factory = _route_factories[key] = compile_factory(source, "factory", f"<admission of a call, {len(route.admits)} pools>")
-        factory.__globals__.update(_ROUTE_GLOBALS)
+        factory = _route_factories[key] = compile_factory(
+            source, "factory", f"<admission of a call, {len(route.admits)} pools>", _ROUTE_GLOBALS)
     route.time_sum = 0.0
     route.admit, route.release = factory(table.core, table, route, refuse, refuse_pool, *plan.checks,
                                          *take.distinct, *give.distinct)
@@ -280,9 +280,7 @@ class CallTable:
         self.refusal = self._refuse(reason, detail)
 
     def _refuse_pool(self, pool: CountedPool) -> None:
-        reason = pool._refusal
-        pool.refusals[reason] = pool.refusals.get(reason, 0) + 1
-        self.refusal = self._refuse(reason, pool.pool_id)
+        self.refusal = self._refuse(pool.count_refusal(), pool.pool_id)
 
     def _refuse(self, reason: Reason, detail: str) -> Decision:
         self.rejections[(reason.value, detail)] += 1
