@@ -175,7 +175,7 @@ class PoolCode:
     in first-listed order); `refusal` is the statement run when pool `{p}` refuses.
     """
 
-    __slots__ = ("distinct", "names", "_taken")
+    __slots__ = ("distinct", "names", "_taken", "_totals")
 
     def __init__(self, pools: tuple[CountedPool, ...], prefix: str = "p") -> None:
         self.distinct: list[CountedPool] = []
@@ -189,6 +189,7 @@ class PoolCode:
                 self.distinct.append(pool)
             totals[index] = totals.get(index, 0) + 1
             self._taken.append((index, totals[index]))
+        self._totals = totals
         self.names = [f"{prefix}{i}" for i in range(len(self.distinct))]
 
     @property
@@ -197,10 +198,8 @@ class PoolCode:
         return tuple(self._taken)
 
     def totals(self) -> dict[int, int]:
-        out: dict[int, int] = {}
-        for index, so_far in self._taken:
-            out[index] = so_far
-        return out
+        """Instances taken of each distinct pool (by index), in first-listed order."""
+        return self._totals
 
     def take(self, refusal: str, owned: PoolCode | None = None, owner: str = "") -> list[str]:
         """Lines that check every pool (running `refusal` for the first that cannot grant),

@@ -103,11 +103,6 @@ class Clock(ABC):
         """
         heapq.heappush(self._heap, [when, next(self._seq), fn, arg])
 
-    def fast_lane(self) -> tuple[list, Callable[[], int]]:
-        """(heap, next_seq) for the hottest paths: heapq.heappush(heap, [when, next_seq(), fn, arg])
-        is schedule() without a Python frame. The entry runs fn(arg, when)."""
-        return self._heap, self._seq.__next__
-
     def add_stream(self, stream: Stream) -> None:
         """Run a stream's events in time order with everything else (through the heap here,
         one instant at a time: each when it is due)."""
@@ -380,9 +375,6 @@ class WallClock(Clock):
         super().schedule(when, fn, arg)
         if self._wakeup is not None and self._heap[0][2] is fn and self._heap[0][0] == when:
             self._wakeup.set()  # may be earlier than the runner is sleeping towards
-
-    def fast_lane(self) -> tuple[list, Callable[[], int]]:
-        raise TypeError("the wall clock has no fast lane: use schedule(), which wakes its runner")
 
     def call_at(self, when: float, fn: Callable[..., Any], *args: Any) -> TimerHandle:
         handle = super().call_at(when, fn, *args)

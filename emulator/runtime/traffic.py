@@ -22,8 +22,7 @@ from typing import TYPE_CHECKING
 
 from emulator.reasons import Reason
 from emulator.rules import Decision
-from emulator.rules.decision import ADMITTED
-from emulator.runtime.clock import INF, Clock
+from emulator.runtime.clock import INF, Clock, VirtualClock
 from emulator.runtime.draws import Draws
 
 if TYPE_CHECKING:
@@ -116,7 +115,7 @@ class CallSource:
         self.departures: list[tuple[float, Route]] = []
         """The ends of the anonymous calls it holds: (when, route), a heap."""
         self._arrival = INF
-        self.step = self._make_step()
+        self.step = self._named_step()
         anonymous = self._runs_anonymous()
         self.advance = self._anonymous() if anonymous else self._one_at_a_time
         self.domain = calls if anonymous else None
@@ -190,13 +189,10 @@ class CallSource:
         """M/M/N/N: one pair of parties, exponential holding, one rate, answered at once, on
         the virtual clock (the wall clock paces each arrival, and measures it)."""
         return (len(self.from_mix) == 1 and len(self.to_mix) == 1 and self.exponential and len(self.step_times) == 1
-                and self.connect is None and self.on_decided is None and self._fast_lane() is not None)
+                and self.connect is None and self.on_decided is None and isinstance(self.clock, VirtualClock))
 
     def _runs_anonymous(self) -> bool:
         return self.calls is not None and self._simple()
-
-    def _make_step(self) -> Callable[[float], None]:
-        return self._lean_step() if self._simple() else self._general_step()
 
     def _anonymous(self) -> Callable[[float, int], int]:
         """advance() for anonymous M/M/N/N calls: arrivals and the ends of the calls it holds,
@@ -266,47 +262,10 @@ class CallSource:
 
         return advance
 
-    def _fast_lane(self) -> tuple[list, Callable[[], int]] | None:
-        try:
-            return self.clock.fast_lane()
-        except TypeError:
-            return None  # the wall clock: schedule() wakes its runner
-
-    def _lean_step(self) -> Callable[[float], None]:
-        """The M/M/N/N case, with everything it touches in locals: this runs once per call."""
-        offer, hang_up, id_offset = self.offer, self.hang_up, self.id_offset
-        heap, next_seq = self.clock.fast_lane()
-        push = heapq.heappush
-        exponential, a, b = self.draws.exponential, self.from_mix[0][0], self.to_mix[0][0]
-        mean_hold, mean_interval, limit = self.mean_hold, 1.0 / self.step_rates[0], self.limit
-        outcomes, stop_at, observe_until = self.outcomes, self.stop_at, self.observe_until
-
-        def step(now: float) -> None:
-            attempt = self.attempts
-            self.attempts = attempt + 1
-            decision = offer(id_offset + attempt, a, b, now)
-            if decision is ADMITTED or decision[0]:  # identity first: Decision is a tuple subclass
-                hold = exponential() * mean_hold
-                end = now + hold
-                self.carried_s += hold if end <= observe_until else observe_until - now
-                push(heap, [end, next_seq(), hang_up, id_offset + attempt])
-                if outcomes is not None:
-                    outcomes.append(0)
-            else:
-                self._refused(decision)
-            if not (attempt + 1) & TALLY_MASK:
-                self.tally.append((self.rejected - self.busy, attempt + 1 - self.busy))
-            following = now + exponential() * mean_interval
-            if following < stop_at and attempt + 1 < limit:
-                self.next_time = following
-            else:
-                self.next_time = INF
-                if attempt + 1 >= limit:
-                    self.exhausted_at = now
-
-        return step
-
-    def _general_step(self) -> Callable[[float], None]:
+    def _named_step(self) -> Callable[[float], None]:
+        """step(now): offer the named call due at `now` with offer(); a timer ends it with
+        hang_up(). Named calls are what events (and the network) need; their events cost far
+        more than this step, so one step serves every mix, ramp and holding time."""
         offer, hang_up, connect, id_offset, schedule = self.offer, self.hang_up, self.connect, self.id_offset, self.clock.schedule
         pick_from, pick_to = party_picker(self.draws, self.from_mix), party_picker(self.draws, self.to_mix)
         hold, answer_after, limit, outcomes = self.hold, self.answer_after, self.limit, self.outcomes
@@ -327,7 +286,8 @@ class CallSource:
             if decision[0]:
                 duration = hold()
                 end = now + answer_after + duration
-                self.carried_s += (end if end <= observe_until else observe_until) - now
+                # (summed as anonymous calls sum it: the same figure to the last bit)
+                self.carried_s += answer_after + duration if end <= observe_until else observe_until - now
                 if connect is not None and answer_after > 0:
                     schedule(now + min(answer_after, duration), connect, call_id)
                 schedule(end, hang_up, call_id)
