@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import re
 
-import emulator.rules.calls as calls
-from emulator.licensing.pool import Admission, PoolCode
+import emulator.licensing.pool as pool
+from emulator.licensing.pool import PoolCode
 
 
 class _NoCache(dict):
@@ -22,8 +22,7 @@ class _NoCache(dict):
 
 
 def _compile_afresh(monkeypatch) -> None:
-    monkeypatch.setattr(calls, "_route_factories", _NoCache())
-    monkeypatch.setattr(Admission, "_factories", _NoCache())
+    monkeypatch.setattr(pool, "FACTORIES", _NoCache())
 
 
 def ignore_limits(monkeypatch) -> None:

@@ -257,6 +257,20 @@ class PoolCode:
         return lines
 
 
+FACTORIES: dict[tuple, Callable[..., Any]] = {}
+"""Compiled generated code, by what its text depends on (its shape): admissions of pools,
+calls' routes, traffic sources' loops. Generated code is compiled once per shape."""
+
+
+def factory_for(key: tuple, source: Callable[[], str], filename: str, names: dict[str, Any] | None = None) -> Callable[..., Any]:
+    """The compiled `factory` of the text source() gives for `key` (written and compiled on the
+    first need only)."""
+    factory = FACTORIES.get(key)
+    if factory is None:
+        factory = FACTORIES[key] = compile_factory(source(), "factory", filename, names)
+    return factory
+
+
 def compile_factory(source: str, name: str, filename: str, names: dict[str, Any] | None = None) -> Callable[..., Any]:
     """Compile generated source (a `def name(...)` building closures) and return that function;
     `names` are globals the source uses besides the helpers here."""
@@ -290,22 +304,20 @@ class Admission:
     """
 
     __slots__ = ("pools", "take", "give")
-    _factories: dict[tuple, Callable[..., Any]] = {}
 
     def __init__(self, pools: tuple[CountedPool, ...]) -> None:
         self.pools = pools
         code = PoolCode(pools)
-        factory = Admission._factories.get(code.shape)
-        if factory is None:
-            params = ", ".join(code.names)
-            source = (f"def factory({params}):\n"
-                      f"    def take(now, commit=True):\n{indent(code.take('return _refused({p})'), 2)}"
-                      f"        if commit:\n{indent(code.commit(), 3)}"
-                      f"        return None\n"
-                      f"    def give(now):\n{indent(code.give(), 2)}"
-                      f"    return take, give\n")
-            factory = Admission._factories[code.shape] = compile_factory(
-                source, "factory", f"<admission of {len(pools)} pools>")
+
+        def source() -> str:
+            return (f"def factory({', '.join(code.names)}):\n"
+                    f"    def take(now, commit=True):\n{indent(code.take('return _refused({p})'), 2)}"
+                    f"        if commit:\n{indent(code.commit(), 3)}"
+                    f"        return None\n"
+                    f"    def give(now):\n{indent(code.give(), 2)}"
+                    f"    return take, give\n")
+
+        factory = factory_for(("pools", code.shape), source, f"<admission of {len(pools)} pools>")
         self.take, self.give = factory(*code.distinct)
 
 

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from emulator.licensing import CountedPool, give_all, raise_peaks, take_all
-from emulator.licensing.pool import PoolCode, compile_factory, indent
+from emulator.licensing.pool import factory_for
+from emulator.rules.admission import GLOBALS, GroupAdmission, RouteAdmission
 from emulator.reasons import Reason
 from emulator.rules.decision import (
     ADMITTED,
@@ -65,51 +66,17 @@ class Route:
 
     __slots__ = ("plan", "admits", "setup_vcm", "admit", "release", "time_sum")
 
-    def __lt__(self, other: object) -> bool:
-        return False  # departures due at the same instant, in a heap of (time, route): any order
-
     def __repr__(self) -> str:
         return f"<Route {self.plan.a.name}->{self.plan.b.name}>"
 
 
-# What a route's compiled code needs besides its pools and parties
-_ROUTE_GLOBALS = {"NOT_REGISTERED": Reason.NOT_REGISTERED, "ENDPOINT_UNLICENSED": Reason.ENDPOINT_UNLICENSED,
-                  "VOICEMAIL_NOT_RUNNING": Reason.VOICEMAIL_NOT_RUNNING}
-_route_factories: dict[tuple, Callable[..., Any]] = {}
-
-
-def _compile_route(route: Route, table: CallTable, refuse: Callable, refuse_pool: Callable) -> None:
-    plan = route.plan
-    take, give = PoolCode(route.admits), PoolCode(plan.pools, prefix="h")
-    checks = [f"c{i}" for i in range(len(plan.checks))]
-    key = (len(checks), plan.voicemail, take.shape, give.shape)
-    factory = _route_factories.get(key)
-    if factory is None:
-        guards = []
-        for c in checks:
-            guards.append(f"if not {c}.registered: return refuse(NOT_REGISTERED, {c}.name)")
-            guards.append(f"if not ({c}.endpoint_licensed or emergency): return refuse(ENDPOINT_UNLICENSED, {c}.name)")
-        if plan.voicemail:
-            guards.append("if not core.voicemail_running: return refuse(VOICEMAIL_NOT_RUNNING, '')")
-        params = ", ".join(["core", "table", "route", "refuse", "refuse_pool", *checks, *take.names, *give.names])
-        source = (f"def factory({params}):\n"
-                  f"    def admit(now, emergency=False, commit=True):\n"
-                  f"        if now >= core.deadline:\n"
-                  f"            core.advance(now)\n"
-                  f"{indent(guards, 2) if guards else ''}"
-                  f"{indent(take.take('return refuse_pool({p})', owned=give, owner='route'), 2)}"
-                  f"        if commit:\n{indent(take.commit(), 3)}"
-                  f"        table.admitted += 1\n"
-                  f"        return route\n"
-                  f"    def release(now):\n{indent(give.give(owner='route'), 2)}"
-                  f"    return admit, release\n")
-        factory = _route_factories[key] = compile_factory(
-            source, "factory", f"<admission of a call, {len(route.admits)} pools>", _ROUTE_GLOBALS)
+def _compile_route(route: Route, table: CallTable) -> None:
+    code = RouteAdmission(route, table)
+    factory = factory_for(code.key, code.function_source, f"<admission of a call, {len(route.admits)} pools>", GLOBALS)
     route.time_sum = 0.0
-    route.admit, route.release = factory(table.core, table, route, refuse, refuse_pool, *plan.checks,
-                                         *take.distinct, *give.distinct)
-    for index, instances in give.totals().items():
-        give.distinct[index].shares.append((route, instances))
+    route.admit, route.release = factory(*code.values.values())
+    for pool, instances in code.shares():
+        pool.shares.append((route, instances))
 
 
 # An active call's record is its Route (shared: no allocation) while it needs no state of its
@@ -138,6 +105,12 @@ class CallTable:
     def route(self, a: str, b: str) -> Route | GroupRoute:
         """What admits calls from a to b (admit(now) returns the Route that then holds them)."""
         return self._routes.get((a, b)) or self._route(a, b)
+
+    def admission_code(self, a: str, b: str) -> RouteAdmission | GroupAdmission:
+        """The text of admitting calls from a to b, for a caller that runs it inline (a traffic
+        source's loop, runtime/traffic.py): the same text route(a, b).admit is compiled from."""
+        route = self.route(a, b)
+        return route.code if isinstance(route, GroupRoute) else RouteAdmission(route, self)
 
     def plan(self, a: str, b: str) -> CallPlan:
         """What a call between a and b takes (b not a hunt group: its member is chosen per call)."""
@@ -209,7 +182,7 @@ class CallTable:
                                   VOICEMAIL in (pa.kind, pb.kind))
             route.setup_vcm = route.plan.setup_vcm
             route.admits = route.plan.pools + (self.vcm,) * route.setup_vcm  # set-up channels go last, as refusals do
-            _compile_route(route, self, self._refuse_quietly, self._refuse_pool)
+            _compile_route(route, self)
         self._routes[(a, b)] = route
         return route
 
@@ -382,38 +355,16 @@ class GroupRoute:
     """Calls from one party to a hunt group: admit() hunts the first member free to take a
     call (registered, licensed, with a free call appearance, not the caller), from the top
     (sequential) or after the member who took the last call (rotary), then admits the call on
-    the route to that member (the route a call holds names the member: reached())."""
+    the route to that member (the route a call holds names the member: reached()). The
+    routes to the members are made with it, so the whole admission is compiled as one
+    (rules/admission.py GroupAdmission)."""
 
-    __slots__ = ("admit",)
+    __slots__ = ("admit", "code")
 
     def __init__(self, table: CallTable, caller: Party, group: Party) -> None:
-        core, route_for, name = table.core, table._route, caller.name
-        members = group.members
-        appearances = tuple(member.line_pools[0] for member in members)
-        to_member: list[Route | None] = [None] * len(members)
-        count, rotary, group_name = len(members), group.rotary, group.name
-        refuse = table._refuse_quietly
-
-        def admit(now: float, emergency: bool = False, commit: bool = True) -> Route | None:
-            if now >= core.deadline:  # before hunting: a license change can change who is free
-                core.advance(now)
-            start = i = group.next_member if rotary else 0
-            while True:
-                member = members[i]
-                appearance = appearances[i]
-                if appearance.in_use < appearance.effective and member.registered and member.endpoint_licensed \
-                        and member is not caller:
-                    break
-                i += 1
-                if i == count:
-                    i = 0
-                if i == start:
-                    return refuse(Reason.EXTENSION_BUSY, group_name)
-            if rotary:
-                group.next_member = i + 1 if i + 1 < count else 0
-            route = to_member[i]
-            if route is None:
-                route = to_member[i] = route_for(name, member.name)
-            return route.admit(now, emergency, commit)
-
-        self.admit = admit
+        routes = tuple(None if member is caller else table.route(caller.name, member.name) for member in group.members)
+        self.code = GroupAdmission(table, caller, group, routes)
+        """The text of its admission, for a traffic source to run inline (runtime/traffic.py)."""
+        factory = factory_for(self.code.key, self.code.function_source,
+                              f"<admission of a call to a hunt group of {len(routes)}>", GLOBALS)
+        self.admit = factory(*self.code.values.values())

@@ -1,0 +1,174 @@
+"""The source text of admitting a call, and of giving back what it holds: for a route to one
+party, and for a route to a hunt group (hunting, then the member's route).
+
+A call's admission is the hottest code in the emulator, so it is written out as text once
+per shape (the pools' all-or-nothing rule is licensing/pool.py PoolCode) and compiled. The
+same lines serve every caller: Route.admit and GroupRoute.admit wrap them in a function
+(rules/calls.py), and a traffic source's loop runs them inline (runtime/traffic.py), where
+a function call per admission and per release would cost a third of a call's time. One
+text, one rule: what a named call, an anonymous one and a network leg are admitted by.
+
+The lines admit at `now` and, on success, fall through with `route` (the Route the call
+holds) and the member index (`index`: "i" for a hunt group, "0" for a single party). A
+refusal is counted (CallTable._refuse_quietly, CountedPool.count_refusal) and runs the
+caller's `refuse` statement, a template the refusal's value (None) is put into: "return {}"
+in a function, "held = {}; break" in a loop. `emergency` and `commit` are names the caller
+defines (an admission's arguments). release_lines() give back, at `now`, what the call of
+member `i` holds.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from emulator.licensing.pool import PoolCode, indent
+from emulator.reasons import Reason
+
+if TYPE_CHECKING:
+    from emulator.licensing import CountedPool
+    from emulator.rules.calls import CallTable, Route
+    from emulator.rules.parties import Party
+
+GLOBALS = {"NOT_REGISTERED": Reason.NOT_REGISTERED, "ENDPOINT_UNLICENSED": Reason.ENDPOINT_UNLICENSED,
+           "VOICEMAIL_NOT_RUNNING": Reason.VOICEMAIL_NOT_RUNNING, "EXTENSION_BUSY": Reason.EXTENSION_BUSY}
+"""What the text names besides its values: compile it with these as globals."""
+
+DEADLINE = ["if now >= core.deadline:",  # a license expiring (and, first, before hunting: a
+            "    core.advance(now)"]     # license change can change who is free)
+
+
+class RouteAdmission:
+    """A call to one party: the IP phones' registration and licenses, the voicemail server,
+    every pool at once, the count of admitted calls (Route's docstring, rules/calls.py)."""
+
+    __slots__ = ("key", "values", "routes", "index", "_take", "_give", "_checks", "_voicemail")
+
+    def __init__(self, route: Route, table: CallTable) -> None:
+        plan = route.plan
+        self._take, self._give = PoolCode(route.admits), PoolCode(plan.pools, prefix="h")
+        self._checks = [f"c{i}" for i in range(len(plan.checks))]
+        self._voicemail = plan.voicemail
+        self.key = ("route", len(self._checks), self._voicemail, self._take.shape, self._give.shape)
+        """What the text depends on: it is compiled once per key."""
+        self.values: dict[str, Any] = {
+            "core": table.core, "table": table, "refuse": table._refuse_quietly, "refuse_pool": table._refuse_pool,
+            "route": route, **dict(zip(self._checks, plan.checks, strict=True)),
+            **dict(zip(self._take.names, self._take.distinct, strict=True)),
+            **dict(zip(self._give.names, self._give.distinct, strict=True))}
+        """The objects the names in the text stand for."""
+        self.routes: tuple[Route | None, ...] = (route,)
+        """The route of each member index."""
+        self.index = "0"
+
+    def admit_lines(self, refuse: str, deadline: bool = True) -> list[str]:
+        lines = list(DEADLINE) if deadline else []
+        for c in self._checks:
+            lines.append(f"if not {c}.registered: {refuse.format(f'refuse(NOT_REGISTERED, {c}.name)')}")
+            lines.append(f"if not ({c}.endpoint_licensed or emergency): "
+                         + refuse.format(f"refuse(ENDPOINT_UNLICENSED, {c}.name)"))
+        if self._voicemail:
+            lines.append("if not core.voicemail_running: " + refuse.format("refuse(VOICEMAIL_NOT_RUNNING, '')"))
+        lines += self._take.take(refuse.format("refuse_pool({p})"), owned=self._give, owner="route")
+        lines.append("if commit:")
+        lines += ["    " + line for line in self._take.commit()] or ["    pass"]
+        lines.append("table.admitted += 1")
+        return lines
+
+    def shares(self) -> list[tuple[CountedPool, int]]:
+        """(pool, instances) for each pool whose time sum the route keeps (CountedPool.shares)."""
+        return [(self._give.distinct[index], instances) for index, instances in self._give.totals().items()]
+
+    @property
+    def given(self) -> list[str]:
+        """The names of the pools release_lines() give back."""
+        return self._give.names
+
+    def release_lines(self) -> list[str]:
+        return self._give.give(owner="route")
+
+    def function_source(self) -> str:
+        """def factory(values...) returning (admit, release): Route.admit and Route.release."""
+        return (f"def factory({', '.join(self.values)}):\n"
+                f"    def admit(now, emergency=False, commit=True):\n"
+                f"{indent(self.admit_lines('return {}'), 2)}"
+                f"        return route\n"
+                f"    def release(now):\n{indent(self.release_lines(), 2)}"
+                f"    return admit, release\n")
+
+
+class GroupAdmission:
+    """A call to a hunt group: the first member free to take it (registered, licensed, with a
+    free call appearance, not the caller), from the top (sequential) or after the member who
+    took the last call (rotary); then the call is admitted on the route to that member.
+
+    When every member's route has the same text (the common case: members alike), the
+    member's admission is written out here too, its values read per member (`x = x_s[i]`
+    for a value that differs between members); otherwise the member's route admits it.
+    """
+
+    __slots__ = ("key", "values", "routes", "index", "_member", "_varying", "_rotary")
+
+    def __init__(self, table: CallTable, caller: Party, group: Party, routes: tuple[Route | None, ...]) -> None:
+        self.routes = routes
+        self.index = "i"
+        self._rotary = group.rotary
+        codes = [RouteAdmission(route, table) if route is not None else None for route in routes]
+        present = [code for code in codes if code is not None]
+        alike = bool(present) and all(code.key == present[0].key for code in present)
+        self._member = present[0] if alike else None
+        self.values: dict[str, Any] = {
+            "core": table.core, "table": table, "refuse": table._refuse_quietly, "group": group,
+            "members": group.members, "appearances": tuple(member.line_pools[0] for member in group.members),
+            "caller": caller, "count": len(group.members), "group_name": group.name, "to_member": routes}
+        self._varying: list[str] = []
+        if self._member is not None:
+            for name, value in self._member.values.items():
+                if name == "route" or name in self.values:
+                    continue
+                each = tuple(code.values[name] if code is not None else None for code in codes)
+                if all(v is value for v, code in zip(each, codes, strict=True) if code is not None):
+                    self.values[name] = value
+                else:
+                    self.values[f"{name}_s"] = each
+                    self._varying.append(name)
+        member_key = self._member.key if self._member is not None else None
+        self.key = ("group", self._rotary, member_key, tuple(self._varying))
+
+    def admit_lines(self, refuse: str) -> list[str]:
+        lines = [*DEADLINE,
+                 "start = i = group.next_member" if self._rotary else "start = i = 0",
+                 "while True:",
+                 "    m = members[i]",
+                 "    a = appearances[i]",
+                 "    if a.in_use < a.effective and m.registered and m.endpoint_licensed and m is not caller:",
+                 "        break",
+                 "    i += 1",
+                 "    if i == count:",
+                 "        i = 0",
+                 "    if i == start:",
+                 "        i = -1",
+                 "        break",
+                 f"if i < 0: {refuse.format('refuse(EXTENSION_BUSY, group_name)')}"]
+        if self._rotary:
+            lines.append("group.next_member = i + 1 if i + 1 < count else 0")
+        if self._member is None:
+            lines.append("route = to_member[i].admit(now, emergency, commit)")
+            lines.append(f"if route is None: {refuse.format('None')}")
+            return lines
+        lines.append("route = to_member[i]")
+        lines += [f"{name} = {name}_s[i]" for name in self._varying if name not in self._member.given]
+        return lines + self._member.admit_lines(refuse, deadline=False)
+
+    def release_lines(self) -> list[str]:
+        if self._member is None:
+            return ["to_member[i].release(now)"]
+        return (["route = to_member[i]"] + [f"{name} = {name}_s[i]" for name in self._varying if name in self._member.given]
+                + self._member.release_lines())
+
+    def function_source(self) -> str:
+        """def factory(values...) returning GroupRoute.admit."""
+        return (f"def factory({', '.join(self.values)}):\n"
+                f"    def admit(now, emergency=False, commit=True):\n"
+                f"{indent(self.admit_lines('return {}'), 2)}"
+                f"        return route\n"
+                f"    return admit\n")
