@@ -6,6 +6,7 @@ whose limit comes from licenses and the control unit's capacity.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -82,11 +83,11 @@ class CountedPool:
         self.in_use -= count
 
     def area_until(self, now: float) -> float:
-        """The integral of in_use from the pool's creation up to `now` (instance-seconds)."""
-        area = self.time_sum + self.in_use * now
-        for owner, instances in self.shares:
-            area += owner.time_sum * instances
-        return area
+        """The integral of in_use from the pool's creation up to `now` (instance-seconds).
+
+        Summed exactly (math.fsum), so the figure does not depend on the order the shares
+        were made in (routes are made when first needed, which differs between paths)."""
+        return math.fsum([self.time_sum, self.in_use * now, *(owner.time_sum * n for owner, n in self.shares)])
 
     @property
     def available(self) -> int:

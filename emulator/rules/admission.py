@@ -13,8 +13,11 @@ holds) and the member index (`index`: "i" for a hunt group, "0" for a single par
 refusal is counted (CallTable._refuse_quietly, CountedPool.count_refusal) and runs the
 caller's `refuse` statement, a template the refusal's value (None) is put into: "return {}"
 in a function, "held = {}; break" in a loop. `emergency` and `commit` are names the caller
-defines (an admission's arguments). release_lines() give back, at `now`, what the call of
-member `i` holds.
+defines (an admission's arguments). A loop's lines (inline=True) read the unit's deadline
+from its local `deadline` and count admitted calls in its local `admitted`: the loop reads
+core.deadline and table.admitted when it starts and writes table.admitted back when it
+returns (nothing else runs meanwhile). release_lines() give back, at `now`, what the call
+of member `i` holds.
 """
 
 from __future__ import annotations
@@ -33,8 +36,14 @@ GLOBALS = {"NOT_REGISTERED": Reason.NOT_REGISTERED, "ENDPOINT_UNLICENSED": Reaso
            "VOICEMAIL_NOT_RUNNING": Reason.VOICEMAIL_NOT_RUNNING, "EXTENSION_BUSY": Reason.EXTENSION_BUSY}
 """What the text names besides its values: compile it with these as globals."""
 
-DEADLINE = ["if now >= core.deadline:",  # a license expiring (and, first, before hunting: a
-            "    core.advance(now)"]     # license change can change who is free)
+
+
+def _deadline(inline: bool) -> list[str]:
+    """A license expiring, at `now` (for a hunt group, before hunting: a license change can
+    change who is free)."""
+    if inline:
+        return ["if now >= deadline:", "    core.advance(now)", "    deadline = core.deadline"]
+    return ["if now >= core.deadline:", "    core.advance(now)"]
 
 
 class RouteAdmission:
@@ -51,7 +60,7 @@ class RouteAdmission:
         self.key = ("route", len(self._checks), self._voicemail, self._take.shape, self._give.shape)
         """What the text depends on: it is compiled once per key."""
         self.values: dict[str, Any] = {
-            "core": table.core, "table": table, "refuse": table._refuse_quietly, "refuse_pool": table._refuse_pool,
+            "core": table.core, "table": table, "refuse": table.refuse, "refuse_pool": table.refuse_pool,
             "route": route, **dict(zip(self._checks, plan.checks, strict=True)),
             **dict(zip(self._take.names, self._take.distinct, strict=True)),
             **dict(zip(self._give.names, self._give.distinct, strict=True))}
@@ -60,8 +69,8 @@ class RouteAdmission:
         """The route of each member index."""
         self.index = "0"
 
-    def admit_lines(self, refuse: str, deadline: bool = True) -> list[str]:
-        lines = list(DEADLINE) if deadline else []
+    def admit_lines(self, refuse: str, inline: bool = False, deadline: bool = True) -> list[str]:
+        lines = _deadline(inline) if deadline else []
         for c in self._checks:
             lines.append(f"if not {c}.registered: {refuse.format(f'refuse(NOT_REGISTERED, {c}.name)')}")
             lines.append(f"if not ({c}.endpoint_licensed or emergency): "
@@ -71,12 +80,17 @@ class RouteAdmission:
         lines += self._take.take(refuse.format("refuse_pool({p})"), owned=self._give, owner="route")
         lines.append("if commit:")
         lines += ["    " + line for line in self._take.commit()] or ["    pass"]
-        lines.append("table.admitted += 1")
+        lines.append("admitted += 1" if inline else "table.admitted += 1")
         return lines
 
     def shares(self) -> list[tuple[CountedPool, int]]:
         """(pool, instances) for each pool whose time sum the route keeps (CountedPool.shares)."""
         return [(self._give.distinct[index], instances) for index, instances in self._give.totals().items()]
+
+    @property
+    def setup_vcm(self) -> bool:
+        """Whether a call holds VCM channels for its set-up only (released once answered)."""
+        return any(route.setup_vcm for route in self.routes if route is not None)
 
     @property
     def given(self) -> list[str]:
@@ -106,7 +120,7 @@ class GroupAdmission:
     for a value that differs between members); otherwise the member's route admits it.
     """
 
-    __slots__ = ("key", "values", "routes", "index", "_member", "_varying", "_rotary")
+    __slots__ = ("key", "values", "routes", "index", "_member", "_varying", "_rotary", "_registering", "_caller_is_member")
 
     def __init__(self, table: CallTable, caller: Party, group: Party, routes: tuple[Route | None, ...]) -> None:
         self.routes = routes
@@ -116,8 +130,11 @@ class GroupAdmission:
         present = [code for code in codes if code is not None]
         alike = bool(present) and all(code.key == present[0].key for code in present)
         self._member = present[0] if alike else None
+        self._registering = any(member.needs_registration for member in group.members)
+        """Whether a member can be unregistered or unlicensed (IP phones): else not checked."""
+        self._caller_is_member = caller in group.members
         self.values: dict[str, Any] = {
-            "core": table.core, "table": table, "refuse": table._refuse_quietly, "group": group,
+            "core": table.core, "table": table, "refuse": table.refuse, "group": group,
             "members": group.members, "appearances": tuple(member.line_pools[0] for member in group.members),
             "caller": caller, "count": len(group.members), "group_name": group.name, "to_member": routes}
         self._varying: list[str] = []
@@ -132,15 +149,18 @@ class GroupAdmission:
                     self.values[f"{name}_s"] = each
                     self._varying.append(name)
         member_key = self._member.key if self._member is not None else None
-        self.key = ("group", self._rotary, member_key, tuple(self._varying))
+        self.key = ("group", self._rotary, self._registering, self._caller_is_member, member_key, tuple(self._varying))
 
-    def admit_lines(self, refuse: str) -> list[str]:
-        lines = [*DEADLINE,
+    def admit_lines(self, refuse: str, inline: bool = False) -> list[str]:
+        free = " and m.registered and m.endpoint_licensed" if self._registering else ""
+        if self._caller_is_member:
+            free += " and m is not caller"
+        lines = [*_deadline(inline),
                  "start = i = group.next_member" if self._rotary else "start = i = 0",
                  "while True:",
-                 "    m = members[i]",
+                 *(["    m = members[i]"] if free else []),
                  "    a = appearances[i]",
-                 "    if a.in_use < a.effective and m.registered and m.endpoint_licensed and m is not caller:",
+                 f"    if a.in_use < a.effective{free}:",
                  "        break",
                  "    i += 1",
                  "    if i == count:",
@@ -157,7 +177,12 @@ class GroupAdmission:
             return lines
         lines.append("route = to_member[i]")
         lines += [f"{name} = {name}_s[i]" for name in self._varying if name not in self._member.given]
-        return lines + self._member.admit_lines(refuse, deadline=False)
+        return lines + self._member.admit_lines(refuse, inline, deadline=False)
+
+    @property
+    def setup_vcm(self) -> bool:
+        """Whether a call holds VCM channels for its set-up only (released once answered)."""
+        return any(route.setup_vcm for route in self.routes if route is not None)
 
     def release_lines(self) -> list[str]:
         if self._member is None:

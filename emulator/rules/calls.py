@@ -99,6 +99,8 @@ class CallTable:
         """Traffic sources holding anonymous calls (their own departures): each has
         held_routes(), the route of every call it holds. held() and active_count() count them."""
         self._routes: dict[tuple[str, str], Route | GroupRoute] = {}
+        self.refuse, self.refuse_pool = self._refuse_quietly, self._refuse_pool
+        """What admissions call when they refuse (kept: a bound method is made at each access)."""
         self.offer = self._make_offer()
         self.hang_up = self._make_hang_up()
 

@@ -13,7 +13,6 @@ checks it).
 from __future__ import annotations
 
 import bisect
-import heapq
 import itertools
 import math
 from collections import Counter
@@ -23,6 +22,8 @@ from typing import TYPE_CHECKING
 from emulator.reasons import Reason
 from emulator.rules import Decision
 from emulator.runtime.clock import INF, Clock, VirtualClock
+from emulator.licensing.pool import factory_for, indent
+from emulator.rules.admission import GLOBALS
 from emulator.runtime.draws import Draws
 
 if TYPE_CHECKING:
@@ -112,8 +113,14 @@ class CallSource:
         self.next_time = INF
         self.last_time = clock.time()
         self.calls = calls
-        self.departures: list[tuple[float, Route]] = []
-        """The ends of the anonymous calls it holds: (when, route), a heap."""
+        self.ends: list[float] = [INF]
+        """The ends of the anonymous calls it holds, in time order, then INF (so that the next
+        end is always ends[0]). A sorted list, not a heap: a unit holds at most a few hundred
+        calls, and below about a thousand, inserting in place (bisect, then a memmove) costs
+        less than a heap of (time, call) pairs, whose every comparison compares pairs."""
+        self.records: list[int | None] = [None]
+        """For each end, the member index of the route the call holds (CallTable routes)."""
+        self._routes: tuple[Route | None, ...] = ()
         self._arrival = INF
         self.step = self._named_step()
         anonymous = self._runs_anonymous()
@@ -162,10 +169,11 @@ class CallSource:
 
     def held_routes(self) -> list[Route]:
         """The route of every anonymous call it holds (CallTable.held counts them)."""
-        return [route for _, route in self.departures]
+        routes = self._routes
+        return [routes[i] for i in self.records[:-1]]
 
     def holding(self) -> int:
-        return len(self.departures)
+        return len(self.ends) - 1
 
     @property
     def admitted(self) -> int:
@@ -195,72 +203,35 @@ class CallSource:
         return self.calls is not None and self._simple()
 
     def _anonymous(self) -> Callable[[float, int], int]:
-        """advance() for anonymous M/M/N/N calls: arrivals and the ends of the calls it holds,
-        in time order (an end at the instant of an arrival first, as on the clock), with
-        everything in locals: this runs twice per call."""
-        table, departures = self.calls, self.departures
+        """advance() for anonymous M/M/N/N calls, compiled with the route's admission and release
+        written inline (rules/admission.py: the text Route.admit and GroupRoute.admit are
+        compiled from). A function call per admission and per release would be a third of
+        the time of a call."""
+        table = self.calls
+        code = table.admission_code(self.from_mix[0][0], self.to_mix[0][0])
         table.holders.append(self)
-        vcm_release = table.vcm.release
-        push, pop = heapq.heappush, heapq.heappop
-        exponential, a, b = self.draws.exponential, self.from_mix[0][0], self.to_mix[0][0]
-        mean_hold, mean_interval, limit = self.mean_hold, 1.0 / self.step_rates[0], self.limit
-        outcomes, stop_at, observe_until, tally = self.outcomes, self.stop_at, self.observe_until, self.tally
-        admit = None
+        self._routes = code.routes
+        names = {"source": self, "table": table, "ends": self.ends, "records": self.records,
+                 "exponential": self.draws.exponential, "mean_hold": self.mean_hold,
+                 "mean_interval": 1.0 / self.step_rates[0], "limit": self.limit, "stop_at": self.stop_at,
+                 "observe_until": self.observe_until, "tally": self.tally, "outcomes": self.outcomes,
+                 "vcm_release": table.vcm.release, "insort_at": bisect.bisect_right,
+                 "emergency": False, "commit": True}
+        for name, value in code.values.items():
+            if names.setdefault(name, value) is not value:
+                raise AssertionError(f"the admission's {name!r} is another object than the loop's")
 
-        def advance(before: float, budget: int) -> int:
-            nonlocal admit
-            if admit is None:
-                admit = table.route(a, b).admit
-            # (carried sums up in the order the named path adds: the same figure to the last bit)
-            arrival, attempt, carried, handled, last = self._arrival, self.attempts, self.carried_s, 0, self.last_time
-            # `while True` with breaks: CPython 3.11 warms a loop up (to specialise it) only on an
-            # unconditional backward jump, and this one may run a whole simulation in one call.
-            while True:
-                if arrival >= before or handled >= budget:
-                    break
-                while True:  # the calls that end before this arrival, or at its instant, first
-                    if not departures or departures[0][0] > arrival:
-                        break
-                    end, held = pop(departures)
-                    held.release(end)
-                    handled += 1
-                last = arrival
-                attempt += 1
-                held = admit(arrival)
-                if held is not None:
-                    if held.setup_vcm:
-                        vcm_release(arrival, held.setup_vcm)  # answered at once: set-up channels done
-                    hold = exponential() * mean_hold
-                    end = arrival + hold
-                    carried += hold if end <= observe_until else observe_until - arrival
-                    push(departures, (end, held))
-                    if outcomes is not None:
-                        outcomes.append(0)
-                else:
-                    self._refused(table.refusal)
-                if not attempt & TALLY_MASK:
-                    tally.append((self.rejected - self.busy, attempt - self.busy))
-                following = arrival + exponential() * mean_interval
-                if following < stop_at and attempt < limit:
-                    arrival = following
-                else:
-                    if attempt >= limit:
-                        self.exhausted_at = arrival
-                    arrival = INF
-                handled += 1
-            while True:  # no arrival before `before`: the calls that end before it
-                if not departures or handled >= budget or departures[0][0] >= before:
-                    break
-                end, held = pop(departures)
-                held.release(end)
-                last = end
-                handled += 1
-            self._arrival, self.attempts, self.last_time = arrival, attempt, last
-            self.carried_s = carried
-            self.next_time = departures[0][0] if departures and departures[0][0] <= arrival else arrival
-            return handled
+        def source() -> str:
+            params = ", ".join(names)
+            return _LOOP.format(params=params, defaults=", ".join(f"{name}={name}" for name in names),
+                                release_3=indent(code.release_lines(), 3), release_4=indent(code.release_lines(), 4),
+                                admit_4=indent(code.admit_lines("held = {}; break", inline=True), 4), index=code.index,
+                                setup_vcm=indent(["vcm_release(now, held.setup_vcm)  # answered at once: set-up done"]
+                                                 if code.setup_vcm else [], 4))
 
-        return advance
+        factory = factory_for(("traffic source", code.key, code.setup_vcm), source, "<anonymous calls of a traffic source>",
+                              {**GLOBALS, "TALLY_MASK": TALLY_MASK, "INF": INF})
+        return factory(*names.values())
 
     def _named_step(self) -> Callable[[float], None]:
         """step(now): offer the named call due at `now` with offer(); a timer ends it with
@@ -355,3 +326,71 @@ def poisson_calls(clock: Clock, offer: Offer, hang_up: HangUp, a: str, b: str, *
     return CallSource(clock, offer, hang_up, from_mix=[(a, 1.0)], to_mix=[(b, 1.0)],
                       rate_steps=[(clock.time(), rate_per_s)], mean_hold_s=mean_hold_s, max_calls=calls,
                       seed=seed, record=record, calls=table)
+
+
+# advance() of anonymous calls: arrivals and the ends of the calls held, in time order (an end
+# at the instant of an arrival first, as on the clock), with everything in locals (default
+# arguments: a call copies them, and the loop reads them as fast as it can read anything).
+# `while True` with breaks: CPython 3.11 warms a loop up (to specialise it) only on an
+# unconditional backward jump, and this one may run a whole simulation in one call. The
+# inner `while True` runs once: its breaks are how an admission's refusal leaves it.
+_LOOP = """\
+def factory({params}):
+    def advance(before, budget, {defaults}):
+        # (carried sums up in the order the named path adds: the same figure to the last bit)
+        arrival, attempt, carried, handled, last = source._arrival, source.attempts, source.carried_s, 0, source.last_time
+        deadline, admitted = core.deadline, table.admitted
+        while True:
+            if arrival >= before or handled >= budget:
+                break
+            while ends[0] <= arrival:
+                now = ends[0]
+                del ends[0]
+                i = records[0]
+                del records[0]
+{release_4}\
+                handled += 1
+            last = now = arrival
+            attempt += 1
+            while True:
+{admit_4}\
+                held = route
+                break
+            if held is not None:
+{setup_vcm}\
+                hold = exponential() * mean_hold
+                end = now + hold
+                carried += hold if end <= observe_until else observe_until - now
+                at = insort_at(ends, end)
+                ends.insert(at, end)
+                records.insert(at, {index})
+                if outcomes is not None:
+                    outcomes.append(0)
+            else:
+                source._refused(table.refusal)
+            if not attempt & TALLY_MASK:
+                tally.append((source.rejected - source.busy, attempt - source.busy))
+            following = arrival + exponential() * mean_interval
+            if following < stop_at and attempt < limit:
+                arrival = following
+            else:
+                if attempt >= limit:
+                    source.exhausted_at = arrival
+                arrival = INF
+            handled += 1
+        while True:  # no arrival before `before`: the calls that end before it
+            now = ends[0]
+            if now >= before or handled >= budget:
+                break
+            del ends[0]
+            i = records[0]
+            del records[0]
+{release_3}\
+            last = now
+            handled += 1
+        source._arrival, source.attempts, source.last_time, source.carried_s = arrival, attempt, last, carried
+        table.admitted = admitted
+        source.next_time = ends[0] if ends[0] <= arrival else arrival
+        return handled
+    return advance
+"""
