@@ -243,14 +243,17 @@ class PoolCode:
         """Lines that give back, at `now`, what take() took (checked before anything changes);
         with `owner`, it keeps the time sum of them all (see take)."""
         totals = self.totals()
-        lines = []
+        lines, left, taken = [], [], []
         for index, total in totals.items():
             name = self.names[index]
-            lines.append(f"g{name} = {name}.in_use")
-            lines.append(f"if g{name} < {total}: _underflow({name}, {total})")
+            lines.append(f"g{name} = {name}.in_use - {total}")
+            left.append(f"g{name}")
+            taken.append(f"({name}, {total})")
+        if left:
+            lines.append(f"if {' or '.join(f'{g} < 0' for g in left)}: _underflow({', '.join(taken)})")
         for index, total in totals.items():
             name = self.names[index]
-            lines.append(f"{name}.in_use = g{name} - {total}")
+            lines.append(f"{name}.in_use = g{name}")
             if not owner:
                 lines.append(f"{name}.time_sum += now" if total == 1 else f"{name}.time_sum += now * {total}")
         if owner:
@@ -286,8 +289,11 @@ def indent(lines: list[str], depth: int) -> str:
     return "".join(f"{pad}{line}\n" for line in lines) or f"{pad}pass\n"
 
 
-def _underflow(pool: CountedPool, count: int) -> None:
-    raise PoolUnderflowError(f"pool {pool.pool_id}: releasing {count} with only {pool.in_use} in use")
+def _underflow(*given: tuple[CountedPool, int]) -> None:
+    """Raise for the first pool (of (pool, instances given back)) that has fewer in use."""
+    for pool, count in given:
+        if count > pool.in_use:
+            raise PoolUnderflowError(f"pool {pool.pool_id}: releasing {count} with only {pool.in_use} in use")
 
 
 def _refused(pool: CountedPool) -> CountedPool:

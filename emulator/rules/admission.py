@@ -13,10 +13,11 @@ holds) and the member index (`index`: "i" for a hunt group, "0" for a single par
 refusal is counted (CallTable._refuse_quietly, CountedPool.count_refusal) and runs the
 caller's `refuse` statement, a template the refusal's value (None) is put into: "return {}"
 in a function, "held = {}; break" in a loop. `emergency` and `commit` are names the caller
-defines (an admission's arguments). A loop's lines (inline=True) read the unit's deadline
-from its local `deadline` and count admitted calls in its local `admitted`: the loop reads
-core.deadline and table.admitted when it starts and writes table.admitted back when it
-returns (nothing else runs meanwhile). release_lines() give back, at `now`, what the call
+defines (an admission's arguments). A loop's lines (inline=True) always commit, and keep
+three figures in its locals: the unit's `deadline`, the count of `admitted` calls and a
+rotary group's `next_member` (read from core.deadline, table.admitted and group.next_member
+when the loop starts, and the last two written back when it returns: nothing else runs
+meanwhile). release_lines() give back, at `now`, what the call
 of member `i` holds.
 """
 
@@ -50,7 +51,7 @@ class RouteAdmission:
     """A call to one party: the IP phones' registration and licenses, the voicemail server,
     every pool at once, the count of admitted calls (Route's docstring, rules/calls.py)."""
 
-    __slots__ = ("key", "values", "routes", "index", "_take", "_give", "_checks", "_voicemail")
+    __slots__ = ("key", "values", "routes", "index", "rotary", "_take", "_give", "_checks", "_voicemail")
 
     def __init__(self, route: Route, table: CallTable) -> None:
         plan = route.plan
@@ -68,6 +69,8 @@ class RouteAdmission:
         self.routes: tuple[Route | None, ...] = (route,)
         """The route of each member index."""
         self.index = "0"
+        self.rotary = False
+        """Whether the lines use `next_member` (a rotary hunt group's)."""
 
     def admit_lines(self, refuse: str, inline: bool = False, deadline: bool = True) -> list[str]:
         lines = _deadline(inline) if deadline else []
@@ -78,8 +81,11 @@ class RouteAdmission:
         if self._voicemail:
             lines.append("if not core.voicemail_running: " + refuse.format("refuse(VOICEMAIL_NOT_RUNNING, '')"))
         lines += self._take.take(refuse.format("refuse_pool({p})"), owned=self._give, owner="route")
-        lines.append("if commit:")
-        lines += ["    " + line for line in self._take.commit()] or ["    pass"]
+        if inline:  # (a loop's calls are committed at once)
+            lines += self._take.commit()
+        else:
+            lines.append("if commit:")
+            lines += ["    " + line for line in self._take.commit()] or ["    pass"]
         lines.append("admitted += 1" if inline else "table.admitted += 1")
         return lines
 
@@ -120,12 +126,12 @@ class GroupAdmission:
     for a value that differs between members); otherwise the member's route admits it.
     """
 
-    __slots__ = ("key", "values", "routes", "index", "_member", "_varying", "_rotary", "_registering", "_caller_is_member")
+    __slots__ = ("key", "values", "routes", "index", "_member", "_varying", "rotary", "_registering", "_caller_is_member")
 
     def __init__(self, table: CallTable, caller: Party, group: Party, routes: tuple[Route | None, ...]) -> None:
         self.routes = routes
         self.index = "i"
-        self._rotary = group.rotary
+        self.rotary = group.rotary
         codes = [RouteAdmission(route, table) if route is not None else None for route in routes]
         present = [code for code in codes if code is not None]
         alike = bool(present) and all(code.key == present[0].key for code in present)
@@ -149,14 +155,14 @@ class GroupAdmission:
                     self.values[f"{name}_s"] = each
                     self._varying.append(name)
         member_key = self._member.key if self._member is not None else None
-        self.key = ("group", self._rotary, self._registering, self._caller_is_member, member_key, tuple(self._varying))
+        self.key = ("group", self.rotary, self._registering, self._caller_is_member, member_key, tuple(self._varying))
 
     def admit_lines(self, refuse: str, inline: bool = False) -> list[str]:
         free = " and m.registered and m.endpoint_licensed" if self._registering else ""
         if self._caller_is_member:
             free += " and m is not caller"
         lines = [*_deadline(inline),
-                 "start = i = group.next_member" if self._rotary else "start = i = 0",
+                 f"start = i = {'next_member' if inline else 'group.next_member'}" if self.rotary else "start = i = 0",
                  "while True:",
                  *(["    m = members[i]"] if free else []),
                  "    a = appearances[i]",
@@ -169,8 +175,8 @@ class GroupAdmission:
                  "        i = -1",
                  "        break",
                  f"if i < 0: {refuse.format('refuse(EXTENSION_BUSY, group_name)')}"]
-        if self._rotary:
-            lines.append("group.next_member = i + 1 if i + 1 < count else 0")
+        if self.rotary:
+            lines.append(f"{'next_member' if inline else 'group.next_member'} = i + 1 if i + 1 < count else 0")
         if self._member is None:
             lines.append("route = to_member[i].admit(now, emergency, commit)")
             lines.append(f"if route is None: {refuse.format('None')}")

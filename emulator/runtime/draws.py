@@ -48,13 +48,19 @@ class Draws:
         import numpy
 
         self._children = numpy.random.SeedSequence(seed_entropy(seed)).spawn(3)
-        self._exponential: Callable[[], float] | None = None
-        self._uniform: Callable[[], float] | None = None
-        self._normal: Callable[[], float] | None = None
+        self._exponential: Iterator[float] | None = None
+        self._uniform: Iterator[float] | None = None
+        self._normal: Iterator[float] | None = None
 
     @property
     def exponential(self) -> Callable[[], float]:
         """Standard exponentials (mean 1): multiply by the mean."""
+        return self.exponentials.__next__
+
+    @property
+    def exponentials(self) -> Iterator[float]:
+        """The same stream as an iterator: next(draws.exponentials) is exponential() (a loop
+        that calls the builtin next() is specialised by CPython 3.11; a call of __next__ is not)."""
         if self._exponential is None:
             self._exponential = _stream(self._generator(0).standard_exponential)
         return self._exponential
@@ -64,14 +70,14 @@ class Draws:
         """Uniforms on [0, 1)."""
         if self._uniform is None:
             self._uniform = _stream(self._generator(1).random)
-        return self._uniform
+        return self._uniform.__next__
 
     @property
     def normal(self) -> Callable[[], float]:
         """Standard normals (mean 0, standard deviation 1)."""
         if self._normal is None:
             self._normal = _stream(self._generator(2).standard_normal)
-        return self._normal
+        return self._normal.__next__
 
     def _generator(self, index: int):
         import numpy
@@ -79,11 +85,11 @@ class Draws:
         return numpy.random.Generator(numpy.random.PCG64(self._children[index]))
 
 
-def _stream(draw: Callable[[int], object]) -> Callable[[], float]:
+def _stream(draw: Callable[[int], object]) -> Iterator[float]:
     def blocks() -> Iterator[list[float]]:
         size = FIRST_BLOCK
         while True:
             yield draw(size).tolist()
             size = min(2 * size, LARGEST_BLOCK)
 
-    return itertools.chain.from_iterable(blocks()).__next__
+    return itertools.chain.from_iterable(blocks())

@@ -88,7 +88,7 @@ class CallSource:
         self.offer, self.hang_up, self.connect = offer, hang_up, connect
         self.answer_after = answer_after_s
         self.draws = Draws(seed)
-        self.mean_hold = mean_hold_s
+        self.mean_hold = float(mean_hold_s)
         self.hold = holding_sampler(self.draws, holding, mean_hold_s, hold_stdev_s)
         self.exponential = holding == "exponential"
         self.from_mix, self.to_mix = list(from_mix), list(to_mix)
@@ -212,25 +212,33 @@ class CallSource:
         table.holders.append(self)
         self._routes = code.routes
         names = {"source": self, "table": table, "ends": self.ends, "records": self.records,
-                 "exponential": self.draws.exponential, "mean_hold": self.mean_hold,
+                 "exponentials": self.draws.exponentials, "next": next, "mean_hold": self.mean_hold,
                  "mean_interval": 1.0 / self.step_rates[0], "limit": self.limit, "stop_at": self.stop_at,
                  "observe_until": self.observe_until, "tally": self.tally, "outcomes": self.outcomes,
                  "vcm_release": table.vcm.release, "insort_at": bisect.bisect_right,
-                 "emergency": False, "commit": True}
+                 "emergency": False, "commit": True, "TALLY_EVERY": TALLY_EVERY, "TALLY_MASK": TALLY_MASK, "INF": INF}
         for name, value in code.values.items():
             if names.setdefault(name, value) is not value:
                 raise AssertionError(f"the admission's {name!r} is another object than the loop's")
+
+        rotary = code.rotary
+
+        def lines(some: list[str], depth: int) -> str:
+            return indent(some, depth) if some else ""
 
         def source() -> str:
             params = ", ".join(names)
             return _LOOP.format(params=params, defaults=", ".join(f"{name}={name}" for name in names),
                                 release_3=indent(code.release_lines(), 3), release_4=indent(code.release_lines(), 4),
                                 admit_4=indent(code.admit_lines("held = {}; break", inline=True), 4), index=code.index,
-                                setup_vcm=indent(["vcm_release(now, held.setup_vcm)  # answered at once: set-up done"]
-                                                 if code.setup_vcm else [], 4))
+                                setup_vcm=lines(["vcm_release(now, held.setup_vcm)  # answered at once: set-up done"]
+                                                if code.setup_vcm else [], 4),
+                                record=lines(["outcomes.append(0)"] if self.outcomes is not None else [], 4),
+                                load=lines(["next_member = group.next_member"] if rotary else [], 2),
+                                store=lines(["group.next_member = next_member"] if rotary else [], 2))
 
-        factory = factory_for(("traffic source", code.key, code.setup_vcm), source, "<anonymous calls of a traffic source>",
-                              {**GLOBALS, "TALLY_MASK": TALLY_MASK, "INF": INF})
+        factory = factory_for(("traffic source", code.key, code.setup_vcm, self.outcomes is not None), source, "<anonymous calls of a traffic source>",
+                              GLOBALS)
         return factory(*names.values())
 
     def _named_step(self) -> Callable[[float], None]:
@@ -340,6 +348,8 @@ def factory({params}):
         # (carried sums up in the order the named path adds: the same figure to the last bit)
         arrival, attempt, carried, handled, last = source._arrival, source.attempts, source.carried_s, 0, source.last_time
         deadline, admitted = core.deadline, table.admitted
+        tally_at = (attempt | TALLY_MASK) + 1  # the next multiple of TALLY_EVERY
+{load}\
         while True:
             if arrival >= before or handled >= budget:
                 break
@@ -358,19 +368,19 @@ def factory({params}):
                 break
             if held is not None:
 {setup_vcm}\
-                hold = exponential() * mean_hold
+                hold = next(exponentials) * mean_hold
                 end = now + hold
                 carried += hold if end <= observe_until else observe_until - now
                 at = insort_at(ends, end)
                 ends.insert(at, end)
                 records.insert(at, {index})
-                if outcomes is not None:
-                    outcomes.append(0)
+{record}\
             else:
                 source._refused(table.refusal)
-            if not attempt & TALLY_MASK:
+            if attempt == tally_at:  # (a comparison: CPython 3.11 specialises it, not `&`)
                 tally.append((source.rejected - source.busy, attempt - source.busy))
-            following = arrival + exponential() * mean_interval
+                tally_at += TALLY_EVERY
+            following = arrival + next(exponentials) * mean_interval
             if following < stop_at and attempt < limit:
                 arrival = following
             else:
@@ -390,6 +400,7 @@ def factory({params}):
             handled += 1
         source._arrival, source.attempts, source.last_time, source.carried_s = arrival, attempt, last, carried
         table.admitted = admitted
+{store}\
         source.next_time = ends[0] if ends[0] <= arrival else arrival
         return handled
     return advance
