@@ -14,10 +14,10 @@ refusal is counted (CallTable._refuse_quietly, CountedPool.count_refusal) and ru
 caller's `refuse` statement, a template the refusal's value (None) is put into: "return {}"
 in a function, "held = {}; break" in a loop. `emergency` and `commit` are names the caller
 defines (an admission's arguments). A loop's lines (inline=True) always commit, and keep
-three figures in its locals: the unit's `deadline`, the count of `admitted` calls and a
-rotary group's `next_member` (read from core.deadline, table.admitted and group.next_member
-when the loop starts, and the last two written back when it returns: nothing else runs
-meanwhile). release_lines() give back, at `now`, what the call
+three figures in its locals: the unit's `deadline` (read from core.deadline when the loop
+starts), the calls `admitted` since (added to table.admitted when it returns) and a rotary
+group's `next_member` (read from group.next_member, and written back): nothing else runs
+meanwhile. release_lines() give back, at `now`, what the call
 of member `i` holds.
 """
 
@@ -45,6 +45,11 @@ def _deadline(inline: bool) -> list[str]:
     if inline:
         return ["if now >= deadline:", "    core.advance(now)", "    deadline = core.deadline"]
     return ["if now >= core.deadline:", "    core.advance(now)"]
+
+
+def _setup_vcm(routes: tuple[Route | None, ...]) -> str:
+    held = [bool(route.setup_vcm) for route in routes if route is not None]
+    return "all" if held and all(held) else "some" if any(held) else "none"
 
 
 class RouteAdmission:
@@ -94,9 +99,10 @@ class RouteAdmission:
         return [(self._give.distinct[index], instances) for index, instances in self._give.totals().items()]
 
     @property
-    def setup_vcm(self) -> bool:
-        """Whether a call holds VCM channels for its set-up only (released once answered)."""
-        return any(route.setup_vcm for route in self.routes if route is not None)
+    def setup_vcm(self) -> str:
+        """Whether calls hold VCM channels for their set-up only (given back once answered):
+        "all" of the routes' calls, "some" or "none"."""
+        return _setup_vcm(self.routes)
 
     @property
     def given(self) -> list[str]:
@@ -186,9 +192,10 @@ class GroupAdmission:
         return lines + self._member.admit_lines(refuse, inline, deadline=False)
 
     @property
-    def setup_vcm(self) -> bool:
-        """Whether a call holds VCM channels for its set-up only (released once answered)."""
-        return any(route.setup_vcm for route in self.routes if route is not None)
+    def setup_vcm(self) -> str:
+        """Whether calls hold VCM channels for their set-up only (given back once answered):
+        "all" of the routes' calls, "some" or "none"."""
+        return _setup_vcm(self.routes)
 
     def release_lines(self) -> list[str]:
         if self._member is None:

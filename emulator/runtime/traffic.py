@@ -226,13 +226,16 @@ class CallSource:
         def lines(some: list[str], depth: int) -> str:
             return indent(some, depth) if some else ""
 
+        release_setup = "vcm_release(now, held.setup_vcm)  # answered at once: set-up done"
+        setup_vcm = {"all": [release_setup], "some": ["if held.setup_vcm:", "    " + release_setup],
+                     "none": []}[code.setup_vcm]
+
         def source() -> str:
             params = ", ".join(names)
             return _LOOP.format(params=params, defaults=", ".join(f"{name}={name}" for name in names),
                                 release_3=indent(code.release_lines(), 3), release_4=indent(code.release_lines(), 4),
                                 admit_4=indent(code.admit_lines("held = {}; break", inline=True), 4), index=code.index,
-                                setup_vcm=lines(["vcm_release(now, held.setup_vcm)  # answered at once: set-up done"]
-                                                if code.setup_vcm else [], 4),
+                                setup_vcm=lines(setup_vcm, 4),
                                 record=lines(["outcomes.append(0)"] if self.outcomes is not None else [], 4),
                                 load=lines(["next_member = group.next_member"] if rotary else [], 2),
                                 store=lines(["group.next_member = next_member"] if rotary else [], 2))
@@ -347,7 +350,7 @@ def factory({params}):
     def advance(before, budget, {defaults}):
         # (carried sums up in the order the named path adds: the same figure to the last bit)
         arrival, attempt, carried, handled, last = source._arrival, source.attempts, source.carried_s, 0, source.last_time
-        deadline, admitted = core.deadline, table.admitted
+        deadline, admitted = core.deadline, 0
         tally_at = (attempt | TALLY_MASK) + 1  # the next multiple of TALLY_EVERY
 {load}\
         while True:
@@ -399,7 +402,7 @@ def factory({params}):
             last = now
             handled += 1
         source._arrival, source.attempts, source.last_time, source.carried_s = arrival, attempt, last, carried
-        table.admitted = admitted
+        table.admitted += admitted
 {store}\
         source.next_time = ends[0] if ends[0] <= arrival else arrival
         return handled

@@ -298,6 +298,20 @@ def test_hunt_groups_ring_the_first_free_member(hunting, expected):
     assert core.calls.reached(3) == expected[2]
 
 
+def test_hunting_passes_over_unregistered_members_and_the_caller():
+    """A member takes a call from its group only if it is registered (IP phones) and not the
+    caller; with nobody left, the call is refused extension_busy."""
+    phones = [user(e, "9620", call_appearances=None) for e in ("301", "302", "303")]
+    core = sip_unit(licensed=20, users=phones, more_keys=keys(("avaya_ip_endpoints", 2)),
+                    groups=[{"name": "desk", "extension": "500", "members": ["301", "302", "303"]}])
+    assert core.registrar.register("302", T0).accepted and core.registrar.register("303", T0).accepted
+    assert core.calls.offer(1, "sip1", "500", T0).accepted and core.calls.reached(1) == "302"
+    assert core.calls.offer(2, "302", "500", T0).accepted and core.calls.reached(2) == "303"
+    core.registrar.unregister("303", T0)
+    assert core.calls.offer(3, "302", "500", T0).accepted is False  # 301 and 303 unregistered, 302 calls
+    assert core.calls.rejections[("extension_busy", "500")] == 1
+
+
 def test_a_hunt_group_with_every_member_busy_refuses_extension_busy():
     core = sip_unit(licensed=20, users=[user("201", call_appearances=None), user("202", "9620", call_appearances=None)],
                     groups=[{"name": "sales", "extension": "500", "members": ["201", "202"]}])
