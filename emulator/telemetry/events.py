@@ -97,11 +97,22 @@ def event_record(event: Event | tuple, start: float, seq: int | None = None) -> 
     kind, outcome, reason, detail (null when empty), then the event's own fields, then seq
     when given (MQTT and the journal number events per unit)."""
     at, unit, name, fields = event
-    record = {"time": at, "t": at - start, "unit": unit, "kind": name,
-              "outcome": _OUTCOMES.get(name) or name.rpartition(".")[2], "reason": None, "detail": None}
-    record.update(fields if type(fields) is dict else zip(CALL_LAYOUTS[len(fields)], fields, strict=True))
-    if not record["detail"]:
-        record["detail"] = None
+    outcome = _OUTCOMES.get(name) or name.rpartition(".")[2]
+    if type(fields) is tuple and len(fields) >= 6:  # a call's (CALL_LAYOUTS), written out: most events are
+        call, a, b, reason, detail, answered, *group = fields
+        record = {"time": at, "t": at - start, "unit": unit, "kind": name, "outcome": outcome, "reason": reason,
+                  "detail": detail or None, "call": call, "a": a, "b": b, "answered": answered}
+        if group:
+            record["group"] = group[0]
+    elif type(fields) is tuple and len(fields) == 1:
+        record = {"time": at, "t": at - start, "unit": unit, "kind": name, "outcome": outcome, "reason": None,
+                  "detail": None, "call": fields[0]}
+    else:
+        record = {"time": at, "t": at - start, "unit": unit, "kind": name, "outcome": outcome, "reason": None,
+                  "detail": None}
+        record.update(fields if type(fields) is dict else zip(CALL_LAYOUTS[len(fields)], fields, strict=True))
+        if not record["detail"]:
+            record["detail"] = None
     if seq is not None:
         record["seq"] = seq
     return record
