@@ -72,7 +72,7 @@ async def _emulate(config: UnitConfig, erlangs: float, hold: float, calls: int, 
     offer, hang_up, _ = unit.call_functions()
     source = poisson_calls(clock, offer, hang_up, "sip1", GROUP,
                            rate_per_s=erlangs / hold, mean_hold_s=hold, calls=calls, seed=seed,
-                           table=unit.anonymous_calls())
+                           unit_calls=unit.anonymous_calls())
     source.start()
     started = time.perf_counter()
     await clock.run()

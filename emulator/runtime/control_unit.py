@@ -15,6 +15,7 @@ import asyncio
 import itertools
 from collections import Counter
 from collections.abc import Callable, Coroutine, Mapping
+from typing import NamedTuple
 
 from emulator.config import UnitConfig
 from emulator.licensing import InstalledLicense, KeyAuthority, SerialNumberError
@@ -67,6 +68,16 @@ class UnitStats:
 
     def count(self, kind: str, decision: Decision) -> None:
         self.decisions[(kind, decision.outcome, decision.reason.value if decision.reason else "")] += 1
+
+
+class UnitCalls(NamedTuple):
+    """What a traffic source needs to run a unit's calls itself (runtime/traffic.py): the
+    unit's call table and, while someone listens to the unit's events, its name and sink
+    (the source then appends the events offer_call_now and hang_up_now would)."""
+
+    table: CallTable
+    unit: str
+    sink: EventSink | None
 
 
 class ControlUnit:
@@ -223,11 +234,11 @@ class ControlUnit:
             return self.offer_call_now, self.hang_up_now, self.connect_now
         return self._offer, self._hang_up, self.core.calls.connect
 
-    def anonymous_calls(self) -> CallTable | None:
-        """The call table, for traffic whose calls need no ids (runtime/traffic.py CallSource
-        calls=): while nobody subscribes to events, else None (each call then has an id its
-        events carry). Subscribe before asking, as for call_functions."""
-        return None if self.sink.active else self.core.calls
+    def anonymous_calls(self) -> UnitCalls:
+        """The unit's calls, for traffic that runs them itself (runtime/traffic.py CallSource
+        calls=), with the sink its calls' events go to while someone listens (else None).
+        Subscribe before asking, as for call_functions."""
+        return UnitCalls(self.core.calls, self.name, self.sink if self.sink.active else None)
 
     def new_call_id(self) -> int:
         return next(self._ids)

@@ -14,9 +14,8 @@ from collections.abc import Callable, Mapping, Sequence
 from emulator.config import VOICEMAIL_PARTY, UnitConfig
 from emulator.licensing import KeyAuthority
 from emulator.rules import Decision, connect_scn_call, hang_up_scn_call, offer_scn_call
-from emulator.rules.calls import CallTable
 from emulator.runtime.clock import Clock
-from emulator.runtime.control_unit import ControlUnit
+from emulator.runtime.control_unit import ControlUnit, UnitCalls
 from emulator.telemetry import EventSink
 
 
@@ -161,8 +160,8 @@ class Network:
 
         return offer, hang_up, connect
 
-    def anonymous_calls(self, unit_name: str, parties: Sequence[str]) -> CallTable | None:
-        """The unit's call table for traffic between `parties` whose calls need no ids
+    def anonymous_calls(self, unit_name: str, parties: Sequence[str]) -> UnitCalls | None:
+        """The unit's calls for traffic between `parties` that runs them itself
         (ControlUnit.anonymous_calls), when routing is trivially local as for call_functions;
         else None."""
         remote = any("/" in party for party in parties)

@@ -27,7 +27,8 @@ from emulator.rules.admission import GLOBALS
 from emulator.runtime.draws import Draws
 
 if TYPE_CHECKING:
-    from emulator.rules.calls import CallTable, Route
+    from emulator.rules.calls import Route
+    from emulator.runtime.control_unit import UnitCalls
 
 TALLY_EVERY = 1024
 TALLY_MASK = TALLY_EVERY - 1
@@ -66,13 +67,13 @@ class CallSource:
                  connect: Callable[[object, float], object] | None = None, answer_after_s: float = 0.0,
                  seed: int | str | None = None, id_offset: int = 0,
                  record: bool = False, name: str = "traffic", observe_until: float = INF,
-                 on_decided: Callable[[float], None] | None = None, calls: CallTable | None = None) -> None:
+                 on_decided: Callable[[float], None] | None = None, calls: UnitCalls | None = None) -> None:
         """rate_steps: [(absolute time, calls per second)], in time order.
 
-        calls: the unit's call table, when the calls need no ids (nobody takes events and
-        every party is on that unit: ControlUnit.anonymous_calls). An M/M/N/N source then
-        admits through the route itself (the same Route.admit as every call) and keeps its
-        calls' ends in a heap of its own, running between other events without a timer per
+        calls: the unit's calls, when every party is on that unit (ControlUnit.anonymous_calls).
+        An M/M/N/N source then runs its calls itself: its loop admits through the route's
+        own admission (rules/admission.py), keeps the calls' ends in a list of its own and
+        appends their events to the unit's sink while someone listens, without a timer per
         call; otherwise it offers named calls with offer() and hang_up() on the clock.
 
         Call ids are id_offset + the attempt number: give each source of a run its own offset.
@@ -121,12 +122,15 @@ class CallSource:
         self.records: list[int | None] = [None]
         """For each end, the member index of the route the call holds (CallTable routes)."""
         self._routes: tuple[Route | None, ...] = ()
+        self._call_ids: list[int] = []
+        """With events: the call id of each call held, as `ends` (less its INF)."""
         self._arrival = INF
         self.step = self._named_step()
         anonymous = self._runs_anonymous()
         self.advance = self._anonymous() if anonymous else self._one_at_a_time
-        self.domain = calls if anonymous else None
-        """Anonymous calls touch only their unit (clock.py Stream.domain); named ones may cross
+        self.domain = calls.table if anonymous and calls.sink is None else None
+        """Anonymous calls touch only their unit (clock.py Stream.domain), unless their events
+        go to a sink, which keeps every unit's events in one time order; named ones may cross
         the network, and their ends are the clock's timers."""
 
     # -- the rate (piecewise constant) ---------------------------------------------------------
@@ -206,9 +210,12 @@ class CallSource:
         """advance() for anonymous M/M/N/N calls, compiled with the route's admission and release
         written inline (rules/admission.py: the text Route.admit and GroupRoute.admit are
         compiled from). A function call per admission and per release would be a third of
-        the time of a call."""
-        table = self.calls
-        code = table.admission_code(self.from_mix[0][0], self.to_mix[0][0])
+        the time of a call. While someone listens to the unit's events, the loop appends the
+        events of its calls to the unit's sink itself, as ControlUnit.offer_call_now and
+        hang_up_now would (the same rows, the same call ids: id_offset + the attempt)."""
+        table, sink = self.calls.table, self.calls.sink
+        a, b = self.from_mix[0][0], self.to_mix[0][0]
+        code = table.admission_code(a, b)
         table.holders.append(self)
         self._routes = code.routes
         names = {"source": self, "table": table, "ends": self.ends, "records": self.records,
@@ -217,11 +224,14 @@ class CallSource:
                  "observe_until": self.observe_until, "tally": self.tally, "outcomes": self.outcomes,
                  "vcm_release": table.vcm.release, "insort_at": bisect.bisect_right,
                  "emergency": False, "commit": True, "TALLY_EVERY": TALLY_EVERY, "TALLY_MASK": TALLY_MASK, "INF": INF}
+        if sink is not None:
+            names.update({"rows": sink.rows, "started": sink.started, "unit_name": self.calls.unit,
+                          "id_offset": self.id_offset, "call_ids": self._call_ids, "party_a": a, "party_b": b,
+                          "member_names": tuple(route.plan.b.name if route is not None else None
+                                                for route in code.routes)})
         for name, value in code.values.items():
             if names.setdefault(name, value) is not value:
                 raise AssertionError(f"the admission's {name!r} is another object than the loop's")
-
-        rotary = code.rotary
 
         def lines(some: list[str], depth: int) -> str:
             return indent(some, depth) if some else ""
@@ -229,19 +239,32 @@ class CallSource:
         release_setup = "vcm_release(now, held.setup_vcm)  # answered at once: set-up done"
         setup_vcm = {"all": [release_setup], "some": ["if held.setup_vcm:", "    " + release_setup],
                      "none": []}[code.setup_vcm]
+        first_row = ["if len(rows) == 1:", "    started()"]  # (the sink flushes at the loop's next turn)
+        events = {"admitted": [], "rejected": [], "ended": []}
+        if sink is not None:
+            reached = "(call_id, party_a, member_names[i], None, '', True, party_b)" if code.index == "i" \
+                else "(call_id, party_a, party_b, None, '', True)"
+            events["admitted"] = ["call_id = id_offset + attempt - 1", "call_ids.insert(at, call_id)",
+                                  f"rows.append((now, unit_name, 'call.admitted', {reached}))", *first_row]
+            events["rejected"] = ["refusal = table.refusal",
+                                  "rows.append((now, unit_name, 'call.rejected', (id_offset + attempt - 1, party_a, "
+                                  "party_b, refusal.reason.value, refusal.detail, True)))", *first_row]
+            events["ended"] = ["rows.append((now, unit_name, 'call.ended', (call_ids[0],)))", "del call_ids[0]",
+                               *first_row]
 
         def source() -> str:
-            params = ", ".join(names)
-            return _LOOP.format(params=params, defaults=", ".join(f"{name}={name}" for name in names),
-                                release_3=indent(code.release_lines(), 3), release_4=indent(code.release_lines(), 4),
+            return _LOOP.format(params=", ".join(names), defaults=", ".join(f"{name}={name}" for name in names),
+                                release_3=indent(code.release_lines() + events["ended"], 3),
+                                release_4=indent(code.release_lines() + events["ended"], 4),
                                 admit_4=indent(code.admit_lines("held = {}; break", inline=True), 4), index=code.index,
-                                setup_vcm=lines(setup_vcm, 4),
+                                setup_vcm=lines(setup_vcm, 4), admitted=lines(events["admitted"], 4),
+                                rejected=lines(events["rejected"], 4),
                                 record=lines(["outcomes.append(0)"] if self.outcomes is not None else [], 4),
-                                load=lines(["next_member = group.next_member"] if rotary else [], 2),
-                                store=lines(["group.next_member = next_member"] if rotary else [], 2))
+                                load=lines(["next_member = group.next_member"] if code.rotary else [], 2),
+                                store=lines(["group.next_member = next_member"] if code.rotary else [], 2))
 
-        factory = factory_for(("traffic source", code.key, code.setup_vcm, self.outcomes is not None), source, "<anonymous calls of a traffic source>",
-                              GLOBALS)
+        key = ("traffic source", code.key, code.setup_vcm, self.outcomes is not None, sink is not None)
+        factory = factory_for(key, source, "<anonymous calls of a traffic source>", GLOBALS)
         return factory(*names.values())
 
     def _named_step(self) -> Callable[[float], None]:
@@ -332,11 +355,12 @@ def party_picker(draws: Draws, mix: Sequence[tuple[str, float]]) -> Callable[[],
 
 def poisson_calls(clock: Clock, offer: Offer, hang_up: HangUp, a: str, b: str, *, rate_per_s: float,
                   mean_hold_s: float, calls: int, seed: int | str | None = None, record: bool = False,
-                  table: CallTable | None = None) -> CallSource:
-    """The M/M/N/N source: one pair of parties, exponential holding, a constant rate."""
+                  unit_calls: UnitCalls | None = None) -> CallSource:
+    """The M/M/N/N source: one pair of parties, exponential holding, a constant rate
+    (unit_calls: see CallSource's calls=)."""
     return CallSource(clock, offer, hang_up, from_mix=[(a, 1.0)], to_mix=[(b, 1.0)],
                       rate_steps=[(clock.time(), rate_per_s)], mean_hold_s=mean_hold_s, max_calls=calls,
-                      seed=seed, record=record, calls=table)
+                      seed=seed, record=record, calls=unit_calls)
 
 
 # advance() of anonymous calls: arrivals and the ends of the calls held, in time order (an end
@@ -377,8 +401,10 @@ def factory({params}):
                 at = insort_at(ends, end)
                 ends.insert(at, end)
                 records.insert(at, {index})
+{admitted}\
 {record}\
             else:
+{rejected}\
                 source._refused(table.refusal)
             if attempt == tally_at:  # (a comparison: CPython 3.11 specialises it, not `&`)
                 tally.append((source.rejected - source.busy, attempt - source.busy))

@@ -99,11 +99,10 @@ def event_record(event: Event | tuple, start: float, seq: int | None = None) -> 
     at, unit, name, fields = event
     outcome = _OUTCOMES.get(name) or name.rpartition(".")[2]
     if type(fields) is tuple and len(fields) >= 6:  # a call's (CALL_LAYOUTS), written out: most events are
-        call, a, b, reason, detail, answered, *group = fields
-        record = {"time": at, "t": at - start, "unit": unit, "kind": name, "outcome": outcome, "reason": reason,
-                  "detail": detail or None, "call": call, "a": a, "b": b, "answered": answered}
-        if group:
-            record["group"] = group[0]
+        record = {"time": at, "t": at - start, "unit": unit, "kind": name, "outcome": outcome, "reason": fields[3],
+                  "detail": fields[4] or None, "call": fields[0], "a": fields[1], "b": fields[2], "answered": fields[5]}
+        if len(fields) == 7:
+            record["group"] = fields[6]
     elif type(fields) is tuple and len(fields) == 1:
         record = {"time": at, "t": at - start, "unit": unit, "kind": name, "outcome": outcome, "reason": None,
                   "detail": None, "call": fields[0]}

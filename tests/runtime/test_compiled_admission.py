@@ -4,7 +4,8 @@ takes must decide exactly as named calls do (offer() and hang_up() on the clock)
 parties with and without registration checks, set-up VCM, voicemail, hunt groups whose
 members are alike (written out) or not (the member's route admits), rotary and sequential,
 a caller who is a member of the group it calls. Compared: the source's figures, every
-pool's peak, refusals, in use and mean use, the unit's counts by reason."""
+pool's peak, refusals, in use and mean use, the unit's counts by reason; and, while someone
+listens, the events (rows) the calls make."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import pytest
 from emulator.config import UnitConfig
 from emulator.runtime import ControlUnit, VirtualClock
 from emulator.runtime.traffic import CallSource
+from emulator.telemetry import EventSink
 from tests.conftest import T0
 from tests.rules.helpers import keys, sip, user
 
@@ -29,9 +31,13 @@ def unit_config(hunting: str = "rotary", members: tuple[str, ...] = ("201", "202
         groups=[{"name": "sales", "extension": "500", "hunting": hunting, "members": list(members)}])
 
 
-async def run(cfg: UnitConfig, a: str, b: str, anonymous: bool, *, erlangs: float = 5.0, hold: float = 120.0) -> tuple:
+async def run(cfg: UnitConfig, a: str, b: str, anonymous: bool, *, events: bool = False, erlangs: float = 5.0,
+              hold: float = 120.0) -> tuple:
     clock = VirtualClock(T0)
-    unit = ControlUnit(cfg, clock)
+    sink, rows = EventSink(), []
+    if events:
+        sink.subscribe_batches(rows.extend)
+    unit = ControlUnit(cfg, clock, sink=sink)
     await unit.start()
     for phone in ("301", "302"):  # 303 stays unregistered: hunting passes it over
         assert (await unit.register(phone)).accepted
@@ -49,7 +55,8 @@ async def run(cfg: UnitConfig, a: str, b: str, anonymous: bool, *, erlangs: floa
     pools = {pool_id: (pool.in_use, pool.peak, dict(pool.refusals), pool.area_until(T0 + 30 * HOUR))
              for pool_id, pool in unit.pools().items()}
     figures = (source.attempts, source.rejected, source.busy, source.carried_s, dict(source.rejections), source.tally)
-    return figures, pools, table.admitted, dict(table.rejections), table.active_count(), table.pools_used()
+    sink.flush()
+    return figures, pools, table.admitted, dict(table.rejections), table.active_count(), table.pools_used(), rows
 
 
 SHAPES = {
@@ -72,7 +79,13 @@ async def test_anonymous_calls_decide_as_named_calls(shape):
     anonymous = await run(cfg, a, b, anonymous=True)
     named = await run(cfg, a, b, anonymous=False)
     assert anonymous == named
-    (attempts, rejected, _busy, _carried, _reasons, _tally), pools, admitted, _, active, used = anonymous
+    # with someone listening, the loop makes the events ControlUnit's call functions make
+    anonymous_events = await run(cfg, a, b, anonymous=True, events=True)
+    named_events = await run(cfg, a, b, anonymous=False, events=True)
+    assert anonymous_events == named_events and anonymous_events[:-1] == anonymous[:-1]
+    rows = anonymous_events[-1]
+    assert len([r for r in rows if r[2].startswith("call.")]) == 2 * anonymous[2] + anonymous[0][1]
+    (attempts, rejected, _busy, _carried, _reasons, _tally), pools, admitted, _, active, used, _ = anonymous
     assert attempts == 3_000 and admitted == attempts - rejected and active == 0
     assert all(pools[pool_id][0] == 0 for pool_id in used)
     if "unregistered IP phone" in shape:
@@ -89,7 +102,6 @@ async def test_the_text_is_shared_by_units_alike():
     routes = []
     for unit in units:
         await unit.start()
-        table = unit.anonymous_calls()
-        routes.append(table.route("sip1", "500"))
+        routes.append(unit.core.calls.route("sip1", "500"))
     assert routes[0] is not routes[1]
     assert routes[0].admit.__code__ is routes[1].admit.__code__

@@ -48,7 +48,7 @@ def run_mmnn(channels: int, erlangs: float, calls: int, seed: int, anonymous: bo
         await unit.start()
         offer, hang_up, _ = unit.call_functions()
         source = poisson_calls(clock, offer, hang_up, "sip1", "500", rate_per_s=erlangs / 180.0, mean_hold_s=180.0,
-                               calls=calls, seed=seed, record=True, table=unit.anonymous_calls() if anonymous else None)
+                               calls=calls, seed=seed, record=True, unit_calls=unit.anonymous_calls() if anonymous else None)
         source.start()
         await clock.run()
         return source
