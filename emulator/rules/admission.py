@@ -134,11 +134,12 @@ class GroupAdmission:
 
     __slots__ = ("key", "values", "routes", "index", "_member", "_varying", "rotary", "_registering", "_caller_is_member")
 
-    def __init__(self, table: CallTable, caller: Party, group: Party, routes: tuple[Route | None, ...]) -> None:
+    def __init__(self, table: CallTable, caller: Party, group: Party, routes: tuple[Route | None, ...],
+                 codes: list[RouteAdmission | None]) -> None:
+        """routes: the route to each member (None for the caller); codes: their texts."""
         self.routes = routes
         self.index = "i"
         self.rotary = group.rotary
-        codes = [RouteAdmission(route, table) if route is not None else None for route in routes]
         present = [code for code in codes if code is not None]
         alike = bool(present) and all(code.key == present[0].key for code in present)
         self._member = present[0] if alike else None

@@ -70,13 +70,14 @@ class Route:
         return f"<Route {self.plan.a.name}->{self.plan.b.name}>"
 
 
-def _compile_route(route: Route, table: CallTable) -> None:
+def _compile_route(route: Route, table: CallTable) -> RouteAdmission:
     code = RouteAdmission(route, table)
     factory = factory_for(code.key, code.function_source, f"<admission of a call, {len(route.admits)} pools>", GLOBALS)
     route.time_sum = 0.0
     route.admit, route.release = factory(*code.values.values())
     for pool, instances in code.shares():
         pool.shares.append((route, instances))
+    return code
 
 
 # An active call's record is its Route (shared: no allocation) while it needs no state of its
@@ -111,8 +112,7 @@ class CallTable:
     def admission_code(self, a: str, b: str) -> RouteAdmission | GroupAdmission:
         """The text of admitting calls from a to b, for a caller that runs it inline (a traffic
         source's loop, runtime/traffic.py): the same text route(a, b).admit is compiled from."""
-        route = self.route(a, b)
-        return route.code if isinstance(route, GroupRoute) else RouteAdmission(route, self)
+        return self._route_and_code(a, b)[1]
 
     def plan(self, a: str, b: str) -> CallPlan:
         """What a call between a and b takes (b not a hunt group: its member is chosen per call)."""
@@ -169,13 +169,21 @@ class CallTable:
         return self.plan_of(call_id).b.name
 
     def _route(self, a: str, b: str) -> Route | GroupRoute:
+        return self._route_and_code(a, b)[0]
+
+    def _route_and_code(self, a: str, b: str) -> tuple[Route | GroupRoute, RouteAdmission | GroupAdmission]:
+        """The route from a to b, made if it is not yet, and the text of its admission."""
+        route = self._routes.get((a, b))
+        if route is not None:
+            return route, route.code if isinstance(route, GroupRoute) else RouteAdmission(route, self)
         if a == b:
             raise ValueError(f"a call needs two different parties, got {a!r} twice")
         pa, pb = self.core.party(a), self.core.party(b)
         if pa.kind == GROUP:
             raise ValueError(f"a hunt group cannot make calls ({a!r})")
         if pb.kind == GROUP:  # the member is chosen at each call
-            route: Route | GroupRoute = GroupRoute(self, pa, pb)
+            route = GroupRoute(self, pa, pb)
+            code: RouteAdmission | GroupAdmission = route.code
         else:
             setup, connected = vcm_need(pa, pb)
             route = Route()
@@ -184,9 +192,9 @@ class CallTable:
                                   VOICEMAIL in (pa.kind, pb.kind))
             route.setup_vcm = route.plan.setup_vcm
             route.admits = route.plan.pools + (self.vcm,) * route.setup_vcm  # set-up channels go last, as refusals do
-            _compile_route(route, self)
+            code = _compile_route(route, self)
         self._routes[(a, b)] = route
-        return route
+        return route, code
 
     def _make_offer(self) -> Callable[..., Decision]:
         """offer(call_id, a, b, now, answered=True, emergency=False, provisional=False): a call
@@ -364,9 +372,10 @@ class GroupRoute:
     __slots__ = ("admit", "code")
 
     def __init__(self, table: CallTable, caller: Party, group: Party) -> None:
-        routes = tuple(None if member is caller else table.route(caller.name, member.name) for member in group.members)
-        self.code = GroupAdmission(table, caller, group, routes)
+        made = [(None, None) if member is caller else table._route_and_code(caller.name, member.name)  # noqa: SLF001
+                for member in group.members]
+        self.code = GroupAdmission(table, caller, group, tuple(route for route, _ in made), [code for _, code in made])
         """The text of its admission, for a traffic source to run inline (runtime/traffic.py)."""
         factory = factory_for(self.code.key, self.code.function_source,
-                              f"<admission of a call to a hunt group of {len(routes)}>", GLOBALS)
+                              f"<admission of a call to a hunt group of {len(made)}>", GLOBALS)
         self.admit = factory(*self.code.values.values())

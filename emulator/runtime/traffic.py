@@ -126,6 +126,11 @@ class CallSource:
         """With events: the call id of each call held, as `ends` (less its INF)."""
         self._arrival = INF
         self.step = self._named_step()
+        if calls is not None:  # every route made now, so that a run never stops to compile one (the wall
+            for a, _ in self.from_mix:  # clock's admission latency)
+                for b, _ in self.to_mix:
+                    if a != b:
+                        calls.table.route(a, b)
         anonymous = self._runs_anonymous()
         self.advance = self._anonymous() if anonymous else self._one_at_a_time
         self.domain = calls.table if anonymous and calls.sink is None else None
