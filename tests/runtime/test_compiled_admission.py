@@ -105,3 +105,17 @@ async def test_the_text_is_shared_by_units_alike():
         routes.append(unit.core.calls.route("sip1", "500"))
     assert routes[0] is not routes[1]
     assert routes[0].admit.__code__ is routes[1].admit.__code__
+
+
+async def test_a_source_makes_its_routes_when_it_is_made():
+    """Named calls too (a mix of parties: not M/M/N/N): a run, on the wall clock above all,
+    never stops to compile a route."""
+    clock = VirtualClock(T0)
+    unit = ControlUnit(unit_config(), clock)
+    await unit.start()
+    offer, hang_up, _ = unit.call_functions()
+    assert not unit.core.calls.pools_used()
+    source = CallSource(clock, offer, hang_up, from_mix=[("sip1", 1.0)], to_mix=[("201", 0.5), ("500", 0.5)],
+                        rate_steps=[(T0, 0.1)], mean_hold_s=60.0, max_calls=10, seed=1, calls=unit.anonymous_calls())
+    assert source.advance.__name__ == "_one_at_a_time"
+    assert {"ext:201", "ext:202", "ext:203", "trunk:sip1"} <= unit.core.calls.pools_used()
