@@ -17,8 +17,7 @@ defines (an admission's arguments). A loop's lines (inline=True) always commit, 
 three figures in its locals: the unit's `deadline` (read from core.deadline when the loop
 starts), the calls `admitted` since (added to table.admitted when it returns) and a rotary
 group's `next_member` (read from group.next_member, and written back): nothing else runs
-meanwhile. release_lines() give back, at `now`, what the call
-of member `i` holds.
+meanwhile. release_lines() give back, at `now`, what the call of member `i` holds.
 """
 
 from __future__ import annotations
@@ -36,7 +35,6 @@ if TYPE_CHECKING:
 GLOBALS = {"NOT_REGISTERED": Reason.NOT_REGISTERED, "ENDPOINT_UNLICENSED": Reason.ENDPOINT_UNLICENSED,
            "VOICEMAIL_NOT_RUNNING": Reason.VOICEMAIL_NOT_RUNNING, "EXTENSION_BUSY": Reason.EXTENSION_BUSY}
 """What the text names besides its values: compile it with these as globals."""
-
 
 
 def _deadline(inline: bool) -> list[str]:

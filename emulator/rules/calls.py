@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, NamedTuple
 
 from emulator.licensing import CountedPool, give_all, raise_peaks, take_all
 from emulator.licensing.pool import factory_for
-from emulator.rules.admission import GLOBALS, GroupAdmission, RouteAdmission
 from emulator.reasons import Reason
+from emulator.rules.admission import GLOBALS, GroupAdmission, RouteAdmission
 from emulator.rules.decision import (
     ADMITTED,
     CONNECTED,

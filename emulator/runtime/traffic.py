@@ -19,11 +19,11 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
+from emulator.licensing.pool import factory_for, indent
 from emulator.reasons import Reason
 from emulator.rules import Decision
-from emulator.runtime.clock import INF, Clock, VirtualClock
-from emulator.licensing.pool import factory_for, indent
 from emulator.rules.admission import GLOBALS
+from emulator.runtime.clock import INF, Clock, VirtualClock
 from emulator.runtime.draws import Draws
 
 if TYPE_CHECKING:
@@ -274,8 +274,8 @@ class CallSource:
 
     def _named_step(self) -> Callable[[float], None]:
         """step(now): offer the named call due at `now` with offer(); a timer ends it with
-        hang_up(). Named calls are what events (and the network) need; their events cost far
-        more than this step, so one step serves every mix, ramp and holding time."""
+        hang_up(). Named calls are what the network, mixes, ramps, other holding times, ringing
+        and the wall clock need; one step serves them all (the M/M/N/N loop is the fast one)."""
         offer, hang_up, connect, id_offset, schedule = self.offer, self.hang_up, self.connect, self.id_offset, self.clock.schedule
         pick_from, pick_to = party_picker(self.draws, self.from_mix), party_picker(self.draws, self.to_mix)
         hold, answer_after, limit, outcomes = self.hold, self.answer_after, self.limit, self.outcomes
