@@ -59,9 +59,10 @@ class Route:
     times, once per call rather than once per pool); each pool adds it to its own area
     (CountedPool.shares), so mean use stays exact.
 
-    Every caller reaches it: named calls (CallTable.offer, for the timeline, the network,
-    MQTT and SIP) and the anonymous calls of traffic sources (runtime/traffic.py), which keep
-    their own departures and call release() themselves.
+    Every call is admitted by its text (rules/admission.py): named calls (CallTable.offer,
+    for the timeline, the network, MQTT and SIP) through admit(); the anonymous calls of
+    traffic sources (runtime/traffic.py) run the same lines inline in the source's loop,
+    which keeps their ends itself.
     """
 
     __slots__ = ("plan", "admits", "setup_vcm", "admit", "release", "time_sum")
@@ -97,7 +98,7 @@ class CallTable:
         """The last refusal (what a route's admit answered None for)."""
         self.conferences: dict[object, dict[str, tuple[CountedPool, ...]]] = {}
         self.holders: list = []
-        """Traffic sources holding anonymous calls (their own departures): each has
+        """Traffic sources holding anonymous calls (whose ends they keep themselves): each has
         held_routes(), the route of every call it holds. held() and active_count() count them."""
         self._routes: dict[tuple[str, str], Route | GroupRoute] = {}
         self.refuse, self.refuse_pool = self._refuse_quietly, self._refuse_pool
